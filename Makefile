@@ -1,0 +1,35 @@
+# Two commands: `make run` (the daemon on the shipped registry) and `make test` (the suite).
+# Both set everything up on a fresh machine: a virtualenv with the package and its tools.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= config/channels.yaml
+
+.PHONY: setup test lint run check validate clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check monitor tests
+
+test: lint
+	$(BIN)/python -m pytest
+
+validate: $(STAMP)
+	$(BIN)/contact-monitor validate --config $(CONFIG)
+
+check: $(STAMP)
+	$(BIN)/contact-monitor check --config $(CONFIG)
+
+run: $(STAMP)
+	$(BIN)/contact-monitor run --config $(CONFIG)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,213 @@
+"""The `contact-monitor` command line: parses arguments and wires the pieces; no logic."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from monitor.charset import decode_page
+from monitor.config import Defaults, Registry, Source
+from monitor.extract import extract_contacts, looks_like_html
+from monitor.loader import RegistryInvalid, default_config_path, load_registry
+from monitor.probers import probe_context, probe_source
+from monitor.report import check_json, check_table, contacts_table, findings_table
+from monitor.rounds import Round, UnknownChannel, run_round, select_channels
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+MAX_LOCAL_FILE_BYTES = 64 * 1024 * 1024
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except RegistryInvalid as invalid:
+        for issue in invalid.issues:
+            print(issue, file=sys.stderr)
+        return EXIT_USAGE
+    except (UnknownChannel, _UsageError) as exc:
+        print(f"contact-monitor: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="contact-monitor",
+        description="Keeps published support contacts honest: probes, page scans, metrics.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="load and validate the registry")
+    _config_option(validate)
+    validate.set_defaults(handler=_validate)
+
+    check = commands.add_parser("check", help="probe every (or the named) channel once, now")
+    _config_option(check)
+    check.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="probe only this channel (ID or ORG/ID); repeatable",
+    )
+    _format_option(check)
+    check.set_defaults(handler=_check)
+
+    extract = commands.add_parser("extract", help="contacts published on a URL or a local file")
+    extract.add_argument("source", metavar="SOURCE", help="http(s) URL, or a path to HTML/text")
+    extract.add_argument("--region", default="RU", help="region for numbers without +code")
+    _format_option(extract)
+    extract.set_defaults(handler=_extract)
+
+    drift = commands.add_parser("drift", help="scan every source page and print the findings")
+    _config_option(drift)
+    _format_option(drift)
+    drift.set_defaults(handler=_drift)
+
+    schema = commands.add_parser("schema", help="print the JSON Schema of the registry file")
+    schema.set_defaults(handler=_schema)
+    return parser
+
+
+def _config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="P",
+        help="registry file (default: $CONTACT_MONITOR_CONFIG, else config/channels.yaml)",
+    )
+
+
+def _format_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("table", "json"), default="table")
+
+
+def _registry(args: argparse.Namespace) -> tuple[Registry, Path]:
+    path = args.config or default_config_path()
+    return load_registry(path), path.resolve().parent
+
+
+def _validate(args: argparse.Namespace) -> int:
+    registry, _ = _registry(args)
+    channels = sum(len(org.channels) for org in registry.organizations)
+    sources = sum(len(org.sources) for org in registry.organizations)
+    path = args.config or default_config_path()
+    print(
+        f"{path}: valid ({len(registry.organizations)} organizations, "
+        f"{channels} channels, {sources} sources)"
+    )
+    return EXIT_OK
+
+
+def _check(args: argparse.Namespace) -> int:
+    registry, base = _registry(args)
+    channels = select_channels(registry, args.channel)
+    with _progress() as progress:
+        round_ = asyncio.run(run_round(registry, base, channels, progress=progress))
+    if args.channel:  # findings about channels that were not asked for are noise here
+        wanted = {(org, c.id) for org, c in channels}
+        round_.findings = [f for f in round_.findings if (f.org, f.channel) in wanted]
+    _emit(args.format, check_json(round_), lambda: check_table(round_))
+    return EXIT_PROBLEMS if _has_problems(round_) else EXIT_OK
+
+
+def _has_problems(round_: Round) -> bool:
+    down = any(not r.result.success for r in round_.results if r.channel.status == "active")
+    published = any(f.type == "deprecated_published" for f in round_.findings)
+    return down or published
+
+
+def _drift(args: argparse.Namespace) -> int:
+    registry, base = _registry(args)
+    with _progress() as progress:
+        round_ = asyncio.run(run_round(registry, base, [], progress=progress))
+    _emit(
+        args.format,
+        {"findings": [f.to_json() for f in round_.findings]},
+        lambda: findings_table(round_.findings),
+    )
+    return EXIT_PROBLEMS if round_.findings else EXIT_OK
+
+
+def _extract(args: argparse.Namespace) -> int:
+    if args.source.startswith(("http://", "https://")):
+        contacts = asyncio.run(_extract_url(args.source, args.region))
+    else:
+        contacts = _extract_file(Path(args.source), args.region)
+    _emit(args.format, contacts.to_json(), lambda: contacts_table(contacts))
+    return EXIT_OK
+
+
+async def _extract_url(url: str, region: str) -> Any:
+    try:
+        source = Source(id="cli", url=url, region=region)
+    except ValueError as exc:
+        raise _UsageError(f"invalid URL {url!r}") from exc
+    async with probe_context(Defaults(), Path.cwd()) as ctx:
+        result = await probe_source(source, ctx)
+    if not result.success or result.contacts is None:
+        raise _UsageError(f"cannot read {url}: {result.reason}: {result.message}")
+    return result.contacts
+
+
+def _extract_file(path: Path, region: str) -> Any:
+    try:
+        with path.open("rb") as handle:
+            body = handle.read(MAX_LOCAL_FILE_BYTES + 1)
+    except OSError as exc:
+        raise _UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if len(body) > MAX_LOCAL_FILE_BYTES:
+        raise _UsageError(f"{path} is larger than {MAX_LOCAL_FILE_BYTES // 2**20} MiB")
+    text = decode_page(body)
+    is_html = path.suffix.lower() in (".html", ".htm", ".xhtml") or looks_like_html(text)
+    return extract_contacts(text, region, html=is_html)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(registry_schema(), indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def registry_schema() -> dict[str, Any]:
+    schema = Registry.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "contact-monitor registry",
+        **schema,
+    }
+
+
+def _emit(fmt: str, data: dict[str, Any], render_table: Callable[[], str]) -> None:
+    if fmt == "json":
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+    else:
+        print(render_table())
+
+
+class _progress:  # noqa: N801 - used as a context manager, reads as a function
+    """A one-line counter on stderr while a long round runs, only on a terminal."""
+
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        self.active = sys.stderr.isatty()
+        return self._show if self.active else None
+
+    def _show(self, done: int, total: int) -> None:
+        print(f"\rprobing {done}/{total}", end="", file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)

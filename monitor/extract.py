@@ -1,0 +1,252 @@
+"""Contacts a page publishes: phones and e-mails a visitor can see or click.
+
+HTML goes through a real parser (lexbor, via selectolax). Visible text is rebuilt with a
+line break at every block boundary, so digits of neighbouring cells never merge into a
+"number". Phones are found by libphonenumber's matcher and must look like phones (a `+`,
+a trunk prefix or separators); numbers right after words such as "ИНН", "order" or "№" are
+identifiers, not phones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from typing import Any
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
+
+import phonenumbers
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from monitor.model import Contacts, PublishedEmail, PublishedPhone
+from monitor.phones import e164, number_type_name, parse_valid
+
+__all__ = ["extract_contacts", "looks_like_html", "normalise_url"]
+
+_HIDDEN_TAGS = ["script", "style", "template", "noscript", "head", "svg", "iframe", "object"]
+_BLOCK_TAGS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "br",
+        "dd",
+        "details",
+        "dialog",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "html",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "option",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+        "button",
+        "label",
+        "select",
+        "textarea",
+    ]
+)
+_MAX_BLOCK_SEARCH = 64  # ancestors to climb looking for a block; deeper inline nesting is odd
+
+_EMAIL = re.compile(
+    r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])"
+)
+# Words after which digits are an identifier, an amount or an address, not a phone.
+_NOT_PHONE_BEFORE = re.compile(
+    r"(№|#|\bN\s?o\.?|инн|огрн|огрнип|кпп|бик|окпо|октмо|р/с|к/с|сч[её]т|счет|заказ|order|invoice"
+    r"|арт(?:икул)?\.?|sku|id|индекс|index|zip|postal|почтов|карт[аыу]|card|паспорт|snils|снилс"
+    r"|tax|vat|iban|swift|руб|₽|\$|€)\W{0,6}$",
+    re.I,
+)
+_NOT_PHONE_AFTER = re.compile(r"\s{0,3}(₽|руб|rub|р\.|\$|€|%|г\.|год)", re.I)
+# A phone is written with "+", a trunk prefix, brackets or separators; bare digit runs are ids.
+_PHONE_SHAPE = re.compile(r"^\s*(\+|8[\s(-]|8\d{10}$|\(|\d{1,4}[\s.-]\d)")
+_MAX_TEXT_CHARS = 20_000_000
+
+
+def looks_like_html(text: str, content_type: str | None = None) -> bool:
+    if content_type:
+        return "html" in content_type.lower() or "xml" in content_type.lower()
+    head = text[:2048].lower()
+    return "<html" in head or "<!doctype" in head or "<body" in head or "<div" in head
+
+
+def extract_contacts(
+    text: str, region: str, *, html: bool, base_url: str | None = None
+) -> Contacts:
+    """Every distinct phone (E.164 + extension) and e-mail (lower-cased) that `text` publishes."""
+    text = text[:_MAX_TEXT_CHARS]
+    if not html:
+        return _collect(_text_phones(text, region), _text_emails(text), frozenset())
+    tree = LexborHTMLParser(text)
+    links = list(_hrefs(tree))
+    json_ld = list(_json_ld_telephones(tree))
+    tree.strip_tags(_HIDDEN_TAGS)
+    visible = _visible_text(tree)
+    phones = [*_link_phones(links, region), *_text_phones(visible, region)]
+    phones += [p for raw in json_ld if (p := _parse_phone(raw, region))]
+    emails = [*_mailto_emails(links), *_text_emails(visible)]
+    absolute = frozenset(
+        normalise_url(urljoin(base_url or "", href))
+        for href in links
+        if not href.lower().startswith(("tel:", "mailto:", "javascript:"))
+    )
+    return _collect(phones, emails, absolute)
+
+
+def normalise_url(url: str) -> str:
+    """Scheme and host lower-cased, no fragment, no trailing slash: for link comparisons."""
+    parts = urlsplit(url.strip())
+    return urlunsplit(
+        (parts.scheme.lower(), parts.netloc.lower(), parts.path.rstrip("/"), parts.query, "")
+    )
+
+
+def _collect(
+    phones: Iterable[PublishedPhone], emails: Iterable[PublishedEmail], links: frozenset[str]
+) -> Contacts:
+    unique_phones: dict[tuple[str, str | None], PublishedPhone] = {}
+    for phone in phones:
+        unique_phones.setdefault((phone.e164, phone.extension), phone)
+    unique_emails: dict[str, PublishedEmail] = {}
+    for email in emails:
+        unique_emails.setdefault(email.address, email)
+    return Contacts(tuple(unique_phones.values()), tuple(unique_emails.values()), links)
+
+
+# --- HTML ---------------------------------------------------------------------------
+
+
+def _hrefs(tree: LexborHTMLParser) -> Iterator[str]:
+    for anchor in tree.css("a[href]"):
+        href = anchor.attributes.get("href")
+        if href:
+            yield href.strip()
+
+
+def _json_ld_telephones(tree: LexborHTMLParser) -> Iterator[str]:
+    for script in tree.css('script[type="application/ld+json"]'):
+        try:
+            data = json.loads(script.text(deep=True) or "null")
+        except (ValueError, RecursionError):
+            continue
+        yield from _telephones_in(data, depth=0)
+
+
+def _telephones_in(data: Any, depth: int) -> Iterator[str]:
+    if depth > 32:
+        return
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "telephone" and isinstance(value, str):
+                yield value
+            elif key == "telephone" and isinstance(value, list):
+                yield from (v for v in value if isinstance(v, str))
+            else:
+                yield from _telephones_in(value, depth + 1)
+    elif isinstance(data, list):
+        for item in data:
+            yield from _telephones_in(item, depth + 1)
+
+
+def _visible_text(tree: LexborHTMLParser) -> str:
+    """Text of every text node, with a newline wherever the enclosing block changes."""
+    parts: list[str] = []
+    previous_block = None
+    for node in tree.root.traverse(include_text=True) if tree.root else ():
+        if node.tag != "-text":
+            continue
+        block = _block_of(node)
+        if block != previous_block:
+            parts.append("\n")
+            previous_block = block
+        parts.append(node.text_content or "")
+    return "".join(parts)
+
+
+def _block_of(node: LexborNode) -> int | None:
+    current = node.parent
+    for _ in range(_MAX_BLOCK_SEARCH):
+        if current is None or current.tag in _BLOCK_TAGS:
+            break
+        current = current.parent
+    return current.mem_id if current is not None else None
+
+
+def _link_phones(hrefs: Iterable[str], region: str) -> Iterator[PublishedPhone]:
+    for href in hrefs:
+        if href.lower().startswith("tel:"):
+            raw = unquote(href[4:]).strip()
+            phone = _parse_phone(raw.replace(";ext=", " ext. "), region, shown=raw)
+            if phone:
+                yield phone
+
+
+def _mailto_emails(hrefs: Iterable[str]) -> Iterator[PublishedEmail]:
+    for href in hrefs:
+        if href.lower().startswith("mailto:"):
+            for address in unquote(href[7:].split("?", 1)[0]).split(","):
+                if _EMAIL.fullmatch(address.strip()):
+                    yield PublishedEmail(address.strip().lower(), address.strip())
+
+
+# --- text ---------------------------------------------------------------------------
+
+
+def _text_emails(text: str) -> Iterator[PublishedEmail]:
+    for match in _EMAIL.finditer(text):
+        yield PublishedEmail(match.group().lower(), match.group())
+
+
+def _text_phones(text: str, region: str) -> Iterator[PublishedPhone]:
+    matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
+    for match in matcher:
+        raw = match.raw_string
+        if (
+            not _PHONE_SHAPE.match(raw)
+            or _NOT_PHONE_BEFORE.search(text, max(0, match.start - 40), match.start)
+            or _NOT_PHONE_AFTER.match(text, match.end)
+        ):
+            continue
+        yield _published(match.number, raw)
+
+
+def _parse_phone(text: str, region: str, shown: str | None = None) -> PublishedPhone | None:
+    number = parse_valid(text, region)
+    return _published(number, shown or text) if number else None
+
+
+def _published(number: phonenumbers.PhoneNumber, raw: str) -> PublishedPhone:
+    return PublishedPhone(
+        e164(number), number.extension or None, raw.strip(), number_type_name(number)
+    )

@@ -1,0 +1,65 @@
+"""Probers: one module per kind of probe, all `async fn(target, ctx) -> ProbeResult`,
+none of them ever raising. `PROBERS` names them; `probe_channel` picks a channel's."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from monitor.config import Channel
+from monitor.model import ProbeResult
+from monitor.probers._base import ProbeContext, Prober, probe_context
+from monitor.probers.http import probe_http
+from monitor.probers.mx import probe_mx
+from monitor.probers.phone import probe_phone
+from monitor.probers.smtp import probe_smtp
+from monitor.probers.source import probe_source
+from monitor.probers.tcp import probe_tcp
+
+__all__ = [
+    "PROBERS",
+    "ProbeContext",
+    "Prober",
+    "probe_channel",
+    "probe_context",
+    "probe_source",
+    "probers_for",
+]
+
+PROBERS: dict[str, Prober] = {
+    "http": probe_http,
+    "mx": probe_mx,
+    "smtp": probe_smtp,
+    "tcp": probe_tcp,
+    "phone": probe_phone,
+    "source": probe_source,
+}
+
+_BY_KIND = {
+    "phone": ("phone",),
+    "web": ("http",),
+    "chat": ("http",),
+    "social": ("http",),
+    "tcp": ("tcp",),
+}
+
+
+def probers_for(channel: Channel) -> tuple[str, ...]:
+    """Names of the probers a channel needs, in order; each runs only if the one before passed."""
+    if channel.kind == "email":
+        return ("mx", "smtp") if channel.smtp != "off" else ("mx",)
+    return _BY_KIND[channel.kind]
+
+
+async def probe_channel(channel: Channel, ctx: ProbeContext) -> ProbeResult:
+    """Runs the channel's probers in turn; the result is the first failure or the last success,
+    with every prober's details and the total duration."""
+    details: dict = {}
+    total = 0.0
+    result = ProbeResult(False, "no_prober", "no prober for this channel")
+    for name in probers_for(channel):
+        result = await PROBERS[name](channel, ctx)
+        details.update(result.details)
+        total += result.duration_seconds
+        if not result.success:
+            break
+    return dataclasses.replace(result, details=details, duration_seconds=round(total, 6))

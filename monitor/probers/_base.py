@@ -1,0 +1,179 @@
+"""What every prober shares: the context it runs in, the guard that keeps it from raising,
+and the mapping of network exceptions to short `reason`s."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import functools
+import socket
+import ssl
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import dns.asyncresolver
+import httpx
+
+from monitor.config import Defaults
+from monitor.model import ProbeFailure, ProbeResult
+
+__all__ = [
+    "ProbeContext",
+    "Prober",
+    "failure_from_exception",
+    "guarded",
+    "probe_context",
+]
+
+USER_AGENT = "contact-monitor/0.1 (+https://github.com/contact-monitor)"
+
+T = TypeVar("T")
+Prober = Callable[[Any, "ProbeContext"], Awaitable[ProbeResult]]
+
+
+@dataclass(frozen=True)
+class ProbeContext:
+    """Shared configuration for probes: one SSL context, one resolver, one HTTP client
+    configured never to keep a connection alive, so every probe makes its own journey."""
+
+    defaults: Defaults
+    ssl_context: ssl.SSLContext
+    resolver: dns.asyncresolver.Resolver
+    http: httpx.AsyncClient
+
+    def timeout_for(self, target: Any) -> float:
+        return getattr(target, "timeout", None) or self.defaults.timeout
+
+
+def build_ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
+
+
+def build_resolver(defaults: Defaults) -> dns.asyncresolver.Resolver:
+    if defaults.resolver is None:
+        try:
+            return dns.asyncresolver.Resolver()
+        except dns.resolver.NoResolverConfiguration:
+            resolver = dns.asyncresolver.Resolver(configure=False)
+            resolver.nameservers = ["127.0.0.1"]
+            return resolver
+    resolver = dns.asyncresolver.Resolver(configure=False)
+    resolver.nameservers = list(defaults.resolver.nameservers)
+    resolver.port = defaults.resolver.port
+    return resolver
+
+
+def build_http_client(ssl_context: ssl.SSLContext, timeout: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        verify=ssl_context,
+        follow_redirects=False,  # redirects are followed by the prober, which counts them
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
+        timeout=httpx.Timeout(timeout),
+        headers={
+            "User-Agent": USER_AGENT,
+            "Accept-Encoding": "gzip, deflate",
+            "Connection": "close",
+        },
+        trust_env=False,
+    )
+
+
+def guarded(
+    prober: Callable[[T, ProbeContext], Awaitable[ProbeResult]],
+) -> Callable[[T, ProbeContext], Awaitable[ProbeResult]]:
+    """Make a prober total: time it, bound it by its timeout, turn any failure into a result."""
+
+    @functools.wraps(prober)
+    async def probe(target: T, ctx: ProbeContext) -> ProbeResult:
+        started = time.perf_counter()
+        timeout = ctx.timeout_for(target)
+        try:
+            async with asyncio.timeout(timeout):
+                result = await prober(target, ctx)
+        except ProbeFailure as failure:
+            result = ProbeResult(False, failure.reason, failure.message, details=failure.details)
+        except TimeoutError:
+            result = ProbeResult(False, "timeout", f"no answer within {timeout:g}s")
+        except Exception as exc:  # noqa: BLE001 - a prober never raises; the reason says what
+            reason, message = failure_from_exception(exc)
+            result = ProbeResult(False, reason, message)
+        return ProbeResult(
+            result.success,
+            result.reason,
+            result.message,
+            round(time.perf_counter() - started, 6),
+            result.details,
+            contacts=result.contacts,
+        )
+
+    return probe
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+# OpenSSL X509_V_ERR codes: 10 expired, 9 not yet valid, 62 host and 64 IP mismatch.
+_CERT_REASONS = {
+    10: "tls_expired",
+    9: "tls_not_yet_valid",
+    62: "tls_hostname_mismatch",
+    64: "tls_hostname_mismatch",
+}
+
+
+def failure_from_exception(exc: BaseException) -> tuple[str, str]:
+    """A short reason and a sentence for a network failure anywhere in the exception chain."""
+    for cause in _chain(exc):
+        found = _classify_one(cause)
+        if found:
+            return found
+    if any(isinstance(cause, httpx.TransportError | OSError) for cause in _chain(exc)):
+        return "connect_failed", f"connection failed: {exc or type(exc).__name__}"[:300]
+    return "error", f"{type(exc).__name__}: {exc}"[:300]
+
+
+def _classify_one(exc: BaseException) -> tuple[str, str] | None:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = _CERT_REASONS.get(exc.verify_code, "tls_untrusted")
+        return reason, f"certificate rejected: {exc.verify_message}"
+    if isinstance(exc, ssl.SSLError):
+        return "tls_error", f"TLS handshake failed: {exc.reason or exc}"
+    if isinstance(exc, socket.gaierror):
+        if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
+            return "dns_nxdomain", f"host name does not resolve: {exc.strerror}"
+        return "dns_error", f"host name lookup failed: {exc.strerror}"
+    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+        return "timeout", "timed out"
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
+        return "connect_refused", "connection refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return "connect_reset", "connection reset by the peer"
+    if isinstance(exc, httpx.DecodingError):
+        return "bad_encoding", f"body cannot be decoded: {exc}"[:300]
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+        return "http_protocol", f"not a valid HTTP answer: {exc}"[:300]
+    if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+        return "connect_unreachable", f"network unreachable: {exc.strerror}"
+    return None
+
+
+@contextlib.asynccontextmanager
+async def probe_context(defaults: Defaults, base_dir: Path) -> AsyncIterator[ProbeContext]:
+    """A context for `defaults`; relative files (the CA bundle) are taken from `base_dir`."""
+    ca_file = str(base_dir / defaults.tls.ca_file) if defaults.tls.ca_file else None
+    ssl_context = build_ssl_context(ca_file)
+    async with build_http_client(ssl_context, defaults.timeout) as client:
+        yield ProbeContext(defaults, ssl_context, build_resolver(defaults), client)

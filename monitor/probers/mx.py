@@ -1,0 +1,94 @@
+"""E-mail deliverability through DNS: the domain's MX records and their addresses."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.resolver
+
+from monitor.config import EmailChannel
+from monitor.model import ProbeFailure, ProbeResult
+from monitor.probers._base import ProbeContext, guarded
+
+__all__ = ["MailHost", "mail_hosts", "probe_mx"]
+
+
+@dataclass(frozen=True)
+class MailHost:
+    name: str  # the exchange, without the trailing dot
+    preference: int
+    addresses: tuple[str, ...]  # IPv4 then IPv6; empty when the name has none
+
+
+async def mail_hosts(domain: str, ctx: ProbeContext) -> list[MailHost]:
+    """MX hosts of `domain` by preference, with addresses; `ProbeFailure` when unusable."""
+    answer = await _query(ctx, domain, "MX")
+    records = sorted(answer, key=lambda r: (r.preference, str(r.exchange)))
+    if any(r.exchange == dns.name.root for r in records):
+        raise ProbeFailure(
+            "null_mx",
+            f"{domain} declares it accepts no mail (null MX, RFC 7505)",
+            mx_count=len(records),
+        )
+    names = [r.exchange.to_text(omit_final_dot=True) for r in records]
+    addresses = await asyncio.gather(*(_addresses(ctx, name) for name in names))
+    hosts = [
+        MailHost(n, r.preference, a) for n, r, a in zip(names, records, addresses, strict=True)
+    ]
+    if not any(host.addresses for host in hosts):
+        raise ProbeFailure(
+            "mx_no_address",
+            f"no MX host of {domain} has an address",
+            mx_count=len(hosts),
+            mx_hosts=names,
+        )
+    return hosts
+
+
+async def _query(ctx: ProbeContext, name: str, rdtype: str) -> dns.resolver.Answer:
+    try:
+        return await ctx.resolver.resolve(name, rdtype, lifetime=ctx.defaults.timeout)
+    except dns.resolver.NXDOMAIN:
+        raise ProbeFailure("dns_nxdomain", f"{name} does not exist (NXDOMAIN)") from None
+    except dns.resolver.NoAnswer:
+        if rdtype == "MX":
+            raise ProbeFailure("no_mx", f"{name} has no MX records", mx_count=0) from None
+        raise
+    except dns.resolver.NoNameservers as exc:
+        raise ProbeFailure("dns_servfail", f"no server answered for {name}: {exc}"[:300]) from None
+    except dns.exception.Timeout:
+        raise ProbeFailure("dns_timeout", f"DNS lookup of {name} {rdtype} timed out") from None
+    except dns.exception.DNSException as exc:
+        raise ProbeFailure(
+            "dns_error", f"DNS lookup of {name} {rdtype} failed: {exc}"[:300]
+        ) from None
+
+
+async def _addresses(ctx: ProbeContext, name: str) -> tuple[str, ...]:
+    found: list[str] = []
+    for rdtype in ("A", "AAAA"):
+        try:
+            found += [r.address for r in await _query(ctx, name, rdtype)]
+        except (ProbeFailure, dns.resolver.NoAnswer):
+            continue
+    return tuple(found)
+
+
+@guarded
+async def probe_mx(channel: EmailChannel, ctx: ProbeContext) -> ProbeResult:
+    """Succeeds when the address's domain has at least one MX host with an address."""
+    hosts = await mail_hosts(channel.domain, ctx)
+    return ProbeResult(
+        True,
+        details={
+            "mx_count": len(hosts),
+            "mx_hosts": [
+                {"host": h.name, "preference": h.preference, "addresses": list(h.addresses)}
+                for h in hosts
+            ],
+        },
+    )

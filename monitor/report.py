@@ -1,0 +1,92 @@
+"""How one-shot results are printed: the contract JSON, or tables for a person."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from monitor.model import Contacts, Finding
+from monitor.rounds import ChannelResult, Round
+
+__all__ = ["check_json", "check_table", "contacts_table", "findings_table", "table"]
+
+
+def check_json(round_: Round) -> dict[str, Any]:
+    return {
+        "results": [_result_json(r) for r in round_.results],
+        "findings": [f.to_json() for f in round_.findings],
+    }
+
+
+def _result_json(item: ChannelResult) -> dict[str, Any]:
+    result = item.result
+    return {
+        "org": item.org,
+        "channel": item.channel.id,
+        "kind": item.channel.kind,
+        "service": item.channel.service,
+        "status": item.channel.status,
+        "contact": item.channel.contact,
+        "success": result.success,
+        "reason": result.reason,
+        "message": result.message,
+        "duration_seconds": result.duration_seconds,
+        "details": result.details,
+    }
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """Columns padded to their widest cell; cells are shown as text, newlines flattened."""
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
+    lines = [headers, *cells]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = " ".join(str(value).split())
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_table(round_: Round) -> str:
+    rows = [
+        (
+            r.org,
+            r.channel.id,
+            r.channel.kind,
+            r.channel.status,
+            "up" if r.result.success else "DOWN",
+            r.result.reason,
+            f"{r.result.duration_seconds * 1000:.0f}ms",
+            r.result.message,
+        )
+        for r in round_.results
+    ]
+    out = table(("ORG", "CHANNEL", "KIND", "STATUS", "RESULT", "REASON", "TIME", "MESSAGE"), rows)
+    up = sum(r.result.success for r in round_.results)
+    out += f"\n\n{up}/{len(round_.results)} channels up"
+    if round_.scans:
+        out += f"; {len(round_.scans)} sources scanned\n\n" + findings_table(round_.findings)
+    return out
+
+
+def findings_table(findings: Sequence[Finding]) -> str:
+    if not findings:
+        return "no drift findings"
+    rows = [(f.type, f.org, f.source, f.channel, f.contact, f.evidence) for f in findings]
+    return table(("FINDING", "ORG", "SOURCE", "CHANNEL", "CONTACT", "EVIDENCE"), rows)
+
+
+def contacts_table(contacts: Contacts) -> str:
+    rows: list[tuple[Any, ...]] = [
+        ("phone", p.e164 + (f" ext. {p.extension}" if p.extension else ""), p.number_type, p.raw)
+        for p in contacts.phones
+    ]
+    rows += [("email", e.address, "-", e.raw) for e in contacts.emails]
+    if not rows:
+        return "no contacts found"
+    return table(("KIND", "CONTACT", "TYPE", "AS SHOWN"), rows)

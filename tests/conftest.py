@@ -1,0 +1,197 @@
+"""Fixtures: a test CA, loopback HTTP(S), DNS, SMTP and raw TCP servers, and registries."""
+
+from __future__ import annotations
+
+import datetime
+import ssl
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trustme
+from aiosmtpd.controller import Controller
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from servers import DnsZone, HttpServer, RawTcpServer, free_port, running_dns
+
+from monitor.config import Defaults, Registry
+from monitor.probers import ProbeContext, probe_context
+
+MAIL_DOMAIN = "mail.test"
+MAIL_HOST = "mx.mail.test"
+
+
+@pytest.fixture(scope="session")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+def server_context(cert: trustme.LeafCert) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    cert.configure_cert(context)
+    return context
+
+
+@pytest.fixture(scope="session")
+def tls_localhost(ca: trustme.CA) -> ssl.SSLContext:
+    return server_context(ca.issue_cert("127.0.0.1", "localhost"))
+
+
+@pytest.fixture
+def http_server() -> Iterator[HttpServer]:
+    with HttpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def https_server(tls_localhost: ssl.SSLContext) -> Iterator[HttpServer]:
+    with HttpServer(tls=tls_localhost) as server:
+        yield server
+
+
+@pytest.fixture
+def expired_https_server(ca: trustme.CA) -> Iterator[HttpServer]:
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=30)
+    cert = ca.issue_cert("127.0.0.1", not_before=past - datetime.timedelta(days=60), not_after=past)
+    with HttpServer(tls=server_context(cert)) as server:
+        yield server
+
+
+@pytest.fixture
+def soon_expiring_https_server(ca: trustme.CA) -> Iterator[HttpServer]:
+    soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=3)
+    with HttpServer(tls=server_context(ca.issue_cert("127.0.0.1", not_after=soon))) as server:
+        yield server
+
+
+@pytest.fixture
+def wrong_host_https_server(ca: trustme.CA) -> Iterator[HttpServer]:
+    with HttpServer(tls=server_context(ca.issue_cert("wrong.test"))) as server:
+        yield server
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[Callable[..., None]], RawTcpServer]]:
+    """Factory: a TCP server whose every connection runs the given function."""
+    started: list[RawTcpServer] = []
+
+    def start(on_connect: Callable[..., None]) -> RawTcpServer:
+        server = RawTcpServer(on_connect).__enter__()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.__exit__()
+
+
+@pytest.fixture
+def silent_server(raw_server: Any) -> RawTcpServer:
+    """Accepts connections and never says a word."""
+    holder: list[RawTcpServer] = []
+    server = raw_server(lambda conn: holder[0].hold(conn))
+    holder.append(server)
+    return server
+
+
+@pytest.fixture
+def closed_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def dns_zone() -> DnsZone:
+    """A zone with a working mail domain and one of each kind of broken one."""
+    return DnsZone(
+        mx={
+            MAIL_DOMAIN: [(10, MAIL_HOST), (20, "backup.mail.test")],
+            "nullmx.test": [(0, ".")],
+            "noaddress.test": [(10, "ghost.noaddress.test")],
+            "nomx.test": [],
+        },
+        a={
+            MAIL_HOST: ["127.0.0.1"],
+            "backup.mail.test": ["127.0.0.1"],
+            "nomx.test": ["127.0.0.1"],
+            "noaddress.test": [],
+        },
+        servfail={"servfail.test"},
+        silent={"silent.test"},
+    )
+
+
+@pytest.fixture
+def dns_port(dns_zone: DnsZone) -> Iterator[int]:
+    with running_dns(dns_zone) as port:
+        yield port
+
+
+class _AcceptAll:
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server(ca: trustme.CA) -> Iterator[int]:
+    """aiosmtpd on 127.0.0.1 offering STARTTLS with a certificate for the MX host name."""
+    port = free_port()
+    controller = Controller(
+        _AcceptAll(),
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_context(ca.issue_cert(MAIL_HOST)),
+        server_hostname=MAIL_HOST,
+    )
+    controller.start()
+    yield port
+    controller.stop()
+
+
+@pytest.fixture
+def smtp_server_without_tls() -> Iterator[int]:
+    port = free_port()
+    controller = Controller(_AcceptAll(), hostname="127.0.0.1", port=port)
+    controller.start()
+    yield port
+    controller.stop()
+
+
+def registry_with(
+    channels: list[dict[str, Any]], sources: list[dict[str, Any]] | None = None, **defaults: Any
+) -> Registry:
+    """A one-organisation registry (org `acme`) with these channels, sources and defaults."""
+    return Registry.model_validate(
+        {
+            "version": 1,
+            "defaults": {"timeout": "2s", **defaults},
+            "organizations": [{"id": "acme", "channels": channels, "sources": sources or []}],
+        }
+    )
+
+
+@pytest.fixture
+def defaults(dns_port: int, ca_file: Path) -> Defaults:
+    """Defaults pointing at the loopback DNS server and trusting the test CA."""
+    return Defaults.model_validate(
+        {
+            "timeout": "2s",
+            "resolver": {"nameservers": ["127.0.0.1"], "port": dns_port},
+            "tls": {"ca_file": str(ca_file)},
+        }
+    )
+
+
+@pytest.fixture
+async def ctx(defaults: Defaults) -> AsyncIterator[ProbeContext]:
+    async with probe_context(defaults, Path("/")) as context:
+        yield context
