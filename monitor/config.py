@@ -73,7 +73,8 @@ Duration = Annotated[
         }
     ),
 ]
-Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,62}$", description="lower-case id")]
+ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+Id = Annotated[str, Field(pattern=ID_PATTERN, description="lower-case id")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
@@ -338,4 +339,4 @@ class Registry(StrictModel):
 
     version: Literal[1]
     defaults: Defaults = Defaults()
-    organizations: tuple[Organization, ...] = Field(min_length=1)
+    organizations: tuple[Organization, ...]

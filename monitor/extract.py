@@ -113,9 +113,10 @@ def extract_contacts(
     json_ld = list(_json_ld_telephones(tree))
     tree.strip_tags(_HIDDEN_TAGS)
     visible = _visible_text(tree)
-    phones = [*_link_phones(links, region), *_text_phones(visible, region)]
+    # Visible text first: its wording is the best evidence when a number is also a link.
+    phones = [*_text_phones(visible, region), *_link_phones(links, region)]
     phones += [p for raw in json_ld if (p := _parse_phone(raw, region))]
-    emails = [*_mailto_emails(links), *_text_emails(visible)]
+    emails = [*_text_emails(visible), *_mailto_emails(links)]
     absolute = frozenset(
         normalise_url(urljoin(base_url or "", href))
         for href in links

@@ -15,7 +15,7 @@ import phonenumbers
 import yaml
 from pydantic import ValidationError
 
-from monitor.config import Registry
+from monitor.config import ID_PATTERN, Registry
 
 __all__ = ["ConfigIssue", "RegistryInvalid", "default_config_path", "load_registry"]
 
@@ -161,6 +161,8 @@ def _pydantic_issues(
     issues = []
     for error in exc.errors(include_url=False):
         key = _without_union_tags(tuple(error["loc"]))
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            key = (*key, "kind")
         issues.append(ConfigIssue(name, _line_of(lines, key), format_path(key), _message(error)))
     return issues
 
@@ -182,10 +184,14 @@ def _message(error: Any) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
         return "unknown key"
-    if kind == "missing":
+    if kind in ("missing", "union_tag_not_found"):
         return "required key is missing"
+    if kind == "union_tag_invalid":
+        return f"unknown kind {error['ctx']['tag']!r}: use one of {error['ctx']['expected_tags']}"
+    if kind == "string_pattern_mismatch" and error.get("ctx", {}).get("pattern") == ID_PATTERN:
+        return f"an id is 1-63 lower-case letters, digits, '.', '_' or '-' (got {error['input']!r})"
     message = str(error["msg"]).removeprefix("Value error, ")
-    if kind in ("union_tag_invalid", "literal_error", "string_pattern_mismatch", "enum"):
+    if kind in ("literal_error", "string_pattern_mismatch", "enum"):
         message += f" (got {error['input']!r})"
     return message
 
@@ -196,6 +202,8 @@ def semantic_problems(registry: Registry, base: Path) -> list[tuple[PathKey, str
     ca_file = registry.defaults.tls.ca_file
     if ca_file and not (base / ca_file).is_file():
         problems.append((("defaults", "tls", "ca_file"), f"no such file: {ca_file}"))
+    if not registry.organizations:
+        problems.append((("organizations",), "at least one organization is required"))
     problems += _duplicates([org.id for org in registry.organizations], ("organizations",))
     for i, org in enumerate(registry.organizations):
         problems += _organization_problems(org, ("organizations", i), registry.defaults.region)

@@ -1,0 +1,277 @@
+"""Drift between the registry and what source pages show: unit rules, then the real journey
+through `check` and `drift` against a loopback page."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import registry_with
+from servers import HttpServer, page
+
+from monitor.cli import main
+from monitor.drift import find_drift
+from monitor.extract import extract_contacts
+from monitor.model import Finding, ProbeResult
+
+CHANNELS = [
+    {"id": "hotline", "kind": "phone", "phone": "8 800 555-89-82", "published_on": ["contacts"]},
+    {
+        "id": "old-hotline",
+        "kind": "phone",
+        "phone": "8 (800) 234-70-00",
+        "status": "deprecated",
+        "replaced_by": "chat",
+    },
+    {
+        "id": "police",
+        "kind": "phone",
+        "phone": "+7 958 400-00-05 доб. 76077",
+        "published_on": ["contacts"],
+    },
+    {"id": "b2b", "kind": "email", "email": "B2B@acme.test", "published_on": ["contacts"]},
+    {
+        "id": "chat",
+        "kind": "chat",
+        "url": "https://acme.test/my/messenger",
+        "published_on": ["contacts"],
+    },
+]
+SOURCES = [{"id": "contacts", "url": "https://acme.test/contacts"}]
+
+
+def scan(html: str) -> dict[tuple[str, str], ProbeResult]:
+    contacts = extract_contacts(html, "RU", html=True, base_url="https://acme.test/contacts")
+    return {("acme", "contacts"): ProbeResult(True, contacts=contacts)}
+
+
+def drift(html: str) -> list[Finding]:
+    return find_drift(registry_with(CHANNELS, SOURCES), scan(html))
+
+
+FULL_PAGE = """<p>8 800 555-89-82</p><p>+7 958 400-00-05 доб. 76077</p>
+<p><a href="mailto:b2b@acme.test">b2b@acme.test</a></p><a href="/my/messenger/">Чат</a>"""
+
+
+def test_no_findings_when_page_shows_exactly_the_registry():
+    """A page showing every channel published on it, and nothing else, has no findings."""
+    assert drift(FULL_PAGE) == []
+
+
+def test_deprecated_published_when_page_shows_old_number_in_another_format():
+    """+7 800 234 70 00 is the deprecated 8 (800) 234-70-00: flagged with the raw evidence."""
+    assert drift(FULL_PAGE + "<p>Старый номер: +7 800 234 70 00</p>") == [
+        Finding(
+            "deprecated_published",
+            "acme",
+            "contacts",
+            "old-hotline",
+            "+78002347000",
+            "+7 800 234 70 00",
+        ),
+    ]
+
+
+def test_unregistered_published_when_page_shows_unknown_number_and_address():
+    """A phone and an e-mail no channel has are reported with what the page shows."""
+    found = drift(FULL_PAGE + "<p>8 (495) 215-29-94, sales@acme.test</p>")
+    assert found == [
+        Finding(
+            "unregistered_published", "acme", "contacts", None, "+74952152994", "8 (495) 215-29-94"
+        ),
+        Finding(
+            "unregistered_published", "acme", "contacts", None, "sales@acme.test", "sales@acme.test"
+        ),
+    ]
+
+
+def test_active_missing_when_page_no_longer_shows_a_published_channel():
+    """Phones, e-mails and chat links listed in published_on must be on the page."""
+    found = drift("<p>+7 958 400-00-05</p>")
+    assert [(f.type, f.channel, f.contact) for f in found] == [
+        ("active_missing", "b2b", "b2b@acme.test"),
+        ("active_missing", "chat", "https://acme.test/my/messenger"),
+        ("active_missing", "hotline", "+78005558982"),
+    ]
+
+
+def test_extension_mismatch_is_another_number_when_both_sides_have_one():
+    """доб. 1 on the page is not the registry's доб. 76077: unregistered, and missing."""
+    found = drift(FULL_PAGE.replace("76077", "1"))
+    assert ("unregistered_published", "+79584000005;ext=1") in {(f.type, f.contact) for f in found}
+    assert ("active_missing", "police") in {(f.type, f.channel) for f in found}
+
+
+def test_source_unreachable_when_scan_failed():
+    """A failed scan is one finding with its reason, and no active_missing noise."""
+    registry = registry_with(CHANNELS, SOURCES)
+    failed = ProbeResult(False, "http_status", "status 503")
+    assert find_drift(registry, {("acme", "contacts"): failed}) == [
+        Finding("source_unreachable", "acme", "contacts", evidence="http_status: status 503"),
+    ]
+
+
+# --- the whole journey: check and drift against a page on loopback ------------------------
+
+
+def write_registry(tmp_path: Path, source_url: str, dns_port: int, extra: Any = ()) -> Path:
+    data = {
+        "version": 1,
+        "defaults": {"timeout": "3s", "resolver": {"nameservers": ["127.0.0.1"], "port": dns_port}},
+        "organizations": [
+            {
+                "id": "ozon",
+                "sources": [{"id": "help-contacts", "url": source_url}],
+                "channels": [
+                    {
+                        "id": "bank-hotline",
+                        "kind": "phone",
+                        "phone": "8 800 555-89-82",
+                        "published_on": ["help-contacts"],
+                    },
+                    {
+                        "id": "marketplace-hotline-old",
+                        "kind": "phone",
+                        "phone": "8 (800) 234-70-00",
+                        "status": "deprecated",
+                    },
+                    *extra,
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "channels.yaml"
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+    return path
+
+
+def test_check_exits_1_with_evidence_when_deprecated_number_is_published(
+    http_server: HttpServer, dns_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """`check --format json` reports deprecated_published with the page's wording, exit 1."""
+    http_server.routes["/contacts"] = page(
+        "<p>Банк: 8 800 555-89-82</p><footer>Маркетплейс: +7 (800) 234 7000</footer>"
+    )
+    config = write_registry(tmp_path, http_server.url("/contacts"), dns_port)
+    assert main(["check", "--config", str(config), "--format", "json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert report["findings"] == [
+        {
+            "type": "deprecated_published",
+            "org": "ozon",
+            "channel": "marketplace-hotline-old",
+            "source": "help-contacts",
+            "contact": "+78002347000",
+            "evidence": "+7 (800) 234 7000",
+        }
+    ]
+    assert {r["channel"]: r["success"] for r in report["results"]} == {
+        "bank-hotline": True,
+        "marketplace-hotline-old": True,
+    }
+
+
+def test_check_exits_0_when_everything_is_up_and_clean(
+    http_server: HttpServer, dns_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """All active channels up and nothing deprecated published: exit 0, table output."""
+    http_server.routes["/contacts"] = page("<p>Банк: 8 800 555-89-82</p>")
+    config = write_registry(tmp_path, http_server.url("/contacts"), dns_port)
+    assert main(["check", "--config", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert "2/2 channels up; 1 sources scanned" in out
+    assert "no drift findings" in out
+
+
+def test_check_exits_1_when_an_active_channel_is_down(
+    http_server: HttpServer,
+    dns_port: int,
+    tmp_path: Path,
+    closed_port: int,
+    capsys: pytest.CaptureFixture[str],
+):
+    """A refused web channel is down with its reason, and check exits 1."""
+    http_server.routes["/contacts"] = page("<p>8 800 555-89-82</p>")
+    site = {"id": "site", "kind": "web", "url": f"http://127.0.0.1:{closed_port}/"}
+    config = write_registry(tmp_path, http_server.url("/contacts"), dns_port, [site])
+    assert main(["check", "--config", str(config), "--format", "json"]) == 1
+    results = {r["channel"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert (results["site"]["success"], results["site"]["reason"]) == (False, "connect_refused")
+
+
+def test_check_probes_only_named_channels_when_channel_is_given(
+    http_server: HttpServer, dns_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """--channel limits results and findings to the named channel."""
+    http_server.routes["/contacts"] = page("<p>8 800 555-89-82, 8 800 234-70-00, x@y.test</p>")
+    config = write_registry(tmp_path, http_server.url("/contacts"), dns_port)
+    args = ["check", "--config", str(config), "--format", "json", "--channel", "ozon/bank-hotline"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert [r["channel"] for r in report["results"]] == ["bank-hotline"]
+    assert report["findings"] == []
+
+
+def test_check_exits_2_when_channel_is_unknown(
+    tmp_path: Path, dns_port: int, capsys: pytest.CaptureFixture[str]
+):
+    """An unknown --channel is a usage error."""
+    config = write_registry(tmp_path, "http://127.0.0.1:1/", dns_port)
+    assert main(["check", "--config", str(config), "--channel", "nope"]) == 2
+    assert capsys.readouterr().err.strip() == "contact-monitor: no channel 'nope' in the registry"
+
+
+def test_drift_exits_1_and_lists_findings_when_page_drifted(
+    http_server: HttpServer, dns_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """`drift` scans sources only and exits 1 on findings."""
+    http_server.routes["/contacts"] = page("<p>8 (800) 234-70-00</p>")
+    config = write_registry(tmp_path, http_server.url("/contacts"), dns_port)
+    assert main(["drift", "--config", str(config), "--format", "json"]) == 1
+    types = sorted(f["type"] for f in json.loads(capsys.readouterr().out)["findings"])
+    assert types == ["active_missing", "deprecated_published"]
+
+
+def test_drift_exits_0_when_page_matches(
+    http_server: HttpServer, dns_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """No findings: exit 0 and says so."""
+    http_server.routes["/contacts"] = page("<p>8 800 555-89-82</p>")
+    config = write_registry(tmp_path, http_server.url("/contacts"), dns_port)
+    assert main(["drift", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.strip() == "no drift findings"
+
+
+def test_source_unreachable_reported_when_page_answers_404(
+    http_server: HttpServer, dns_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A missing page is a source_unreachable finding with the status."""
+    config = write_registry(tmp_path, http_server.url("/gone"), dns_port)
+    assert main(["drift", "--config", str(config), "--format", "json"]) == 1
+    (finding,) = json.loads(capsys.readouterr().out)["findings"]
+    assert (finding["type"], finding["evidence"]) == (
+        "source_unreachable",
+        "http_status: status 404",
+    )
+
+
+def test_extract_reads_url_when_source_is_http(
+    http_server: HttpServer, capsys: pytest.CaptureFixture[str]
+):
+    """`extract URL` fetches the page and prints its contacts."""
+    http_server.routes["/c"] = page("<p>GR@ozon.ru</p>")
+    assert main(["extract", http_server.url("/c"), "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["emails"] == [
+        {"address": "gr@ozon.ru", "raw": "GR@ozon.ru"}
+    ]
+
+
+def test_extract_exits_2_when_url_is_unreachable(
+    closed_port: int, capsys: pytest.CaptureFixture[str]
+):
+    """An unreachable URL is one clear line and exit 2."""
+    assert main(["extract", f"http://127.0.0.1:{closed_port}/"]) == 2
+    assert "connect_refused" in capsys.readouterr().err

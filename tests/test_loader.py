@@ -1,0 +1,192 @@
+"""Registry loading: the shipped file is valid; each broken file gets its exact message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from monitor.cli import main, registry_schema
+from monitor.loader import RegistryInvalid, load_registry
+
+ROOT = Path(__file__).parent.parent
+SHIPPED = ROOT / "config" / "channels.yaml"
+BROKEN = Path(__file__).parent / "testdata" / "registry"
+
+# file -> the exact lines `validate` prints, after the file name.
+EXPECTED_ERRORS = {
+    "invalid-alias-bomb.yaml": [": document expands to more than 200000 nodes (an alias bomb?)"],
+    "invalid-binary.yaml": [": file is binary, not YAML text"],
+    "invalid-ca-file.yaml": [":3: defaults.tls.ca_file: no such file: missing-ca.pem"],
+    "invalid-dangling-replacement.yaml": [
+        ":12: organizations[0].channels[0].replaced_by: no channel 'chat' in acme"
+    ],
+    "invalid-dangling-source.yaml": [
+        ":11: organizations[0].channels[0].published_on[1]: no source 'faq' in acme"
+    ],
+    "invalid-duplicate-id.yaml": [":11: organizations[0].channels[1].id: duplicate id 'hotline'"],
+    "invalid-duplicate-key.yaml": [":11: organizations[0].channels[0].kind: duplicate key"],
+    "invalid-duration.yaml": [
+        ":11: organizations[0].channels[0].interval: invalid duration '5 minutes': "
+        "use a number with a unit, like 30s, 5m, 1h"
+    ],
+    "invalid-empty.yaml": [":1: file is empty"],
+    "invalid-hours-days.yaml": [
+        ":11: organizations[0].channels[0].hours[0].days: invalid days 'monday-friday': "
+        "use e.g. mon-fri, sat-sun, mon,wed,fri"
+    ],
+    "invalid-hours-order.yaml": [
+        ":11: organizations[0].channels[0].hours[0]: 'from' 18:00 must be before 'to' 09:00"
+    ],
+    "invalid-id.yaml": [
+        ":8: organizations[0].channels[0].id: an id is 1-63 lower-case letters, digits, "
+        "'.', '_' or '-' (got 'Hot Line')"
+    ],
+    "invalid-kind.yaml": [
+        ":9: organizations[0].channels[0].kind: unknown kind 'fax': "
+        "use one of 'phone', 'email', 'web', 'chat', 'social', 'tcp'"
+    ],
+    "invalid-missing-url.yaml": [":8: organizations[0].channels[0].url: required key is missing"],
+    "invalid-nameserver.yaml": [
+        ":3: defaults.resolver.nameservers: nameserver 'dns.acme.test' is not an IP address"
+    ],
+    "invalid-not-utf8.yaml": [": file is not UTF-8 text (byte 37)"],
+    "invalid-phone-number.yaml": [
+        ":10: organizations[0].channels[0].phone: '8 800 555' is not a valid number for region RU"
+    ],
+    "invalid-regex.yaml": [
+        ":11: organizations[0].channels[0].expect.body_regex: invalid regular expression "
+        "'(unclosed': missing ), unterminated subpattern at position 0"
+    ],
+    "invalid-region.yaml": [
+        ":3: defaults.region: unknown region 'XX': use an ISO 3166 code such as RU"
+    ],
+    "invalid-smtp-mode.yaml": [
+        ":11: organizations[0].channels[0].smtp: Input should be 'off', 'connect' or 'starttls' "
+        "(got 'sometimes')"
+    ],
+    "invalid-status.yaml": [
+        ":11: organizations[0].channels[0].status: Input should be 'active' or 'deprecated' "
+        "(got 'retired')"
+    ],
+    "invalid-timezone.yaml": [
+        ":3: defaults.timezone: unknown timezone 'Mars/Olympus': use an IANA name"
+    ],
+    "invalid-unknown-key.yaml": [":11: organizations[0].channels[0].colour: unknown key"],
+    "invalid-url-scheme.yaml": [
+        ":10: organizations[0].channels[0].url: 'ftp://acme.test/' is not an http(s) URL "
+        "with a host"
+    ],
+    "invalid-version.yaml": [":1: version: Input should be 1 (got 2)"],
+    "invalid-yaml-syntax.yaml": [
+        ":5: invalid YAML: while parsing a flow node expected the node content, "
+        "but found '<stream end>'"
+    ],
+}
+
+
+def test_every_broken_file_has_an_expected_message():
+    """The table above covers every file in testdata/registry, and nothing else."""
+    assert sorted(p.name for p in BROKEN.glob("*.yaml")) == sorted(EXPECTED_ERRORS)
+
+
+def test_shipped_registry_is_valid_when_loaded():
+    """config/channels.yaml loads, with every Ozon contact of the shared list."""
+    registry = load_registry(SHIPPED)
+    ozon = registry.organizations[0]
+    contacts = {c.contact for c in ozon.channels}
+    assert {
+        "8 (800) 234-70-00",
+        "8 800 555-89-82",
+        "b2b@ozon.ru",
+        "gr@ozon.ru",
+        "https://vk.com/ozon",
+    } <= contacts
+    old = next(c for c in ozon.channels if c.contact == "8 (800) 234-70-00")
+    assert (old.status, old.replaced_by) == ("deprecated", "marketplace-chat")
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_ERRORS))
+def test_exact_errors_when_registry_is_broken(name: str, capsys: pytest.CaptureFixture[str]):
+    """`validate` prints one line per problem, naming file, line and field, and exits 2."""
+    path = BROKEN / name
+    assert main(["validate", "--config", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.splitlines() == [f"{path}{line}" for line in EXPECTED_ERRORS[name]]
+
+
+def test_every_problem_reported_when_file_has_several(tmp_path: Path):
+    """Two independent mistakes are two lines, not just the first."""
+    path = tmp_path / "two.yaml"
+    path.write_text(
+        "version: 1\norganizations:\n  - id: acme\n    channels:\n"
+        "      - {id: a, kind: phone, phone: '8 800 555-89-82', colour: red}\n"
+        "      - {id: b, kind: web, url: 'https://a.test/', interval: soon}\n"
+    )
+    with pytest.raises(RegistryInvalid) as raised:
+        load_registry(path)
+    assert [(i.line, i.path) for i in raised.value.issues] == [
+        (5, "organizations[0].channels[0].colour"),
+        (6, "organizations[0].channels[1].interval"),
+    ]
+
+
+def test_missing_file_reported_when_path_does_not_exist(capsys: pytest.CaptureFixture[str]):
+    """A path that does not exist is one clear line and exit 2."""
+    assert main(["validate", "--config", "/nonexistent/registry.yaml"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "/nonexistent/registry.yaml: cannot read the file: No such file or directory"
+    )
+
+
+def test_config_taken_from_environment_when_no_option(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """$CONTACT_MONITOR_CONFIG names the registry when --config is absent."""
+    monkeypatch.setenv("CONTACT_MONITOR_CONFIG", str(SHIPPED))
+    assert main(["validate"]) == 0
+    assert "valid (1 organizations, 18 channels, 3 sources)" in capsys.readouterr().out
+
+
+def test_smtp_off_accepted_when_yaml_reads_it_as_false(tmp_path: Path):
+    """A bare `smtp: off` (YAML false) means the same as "off"."""
+    path = tmp_path / "off.yaml"
+    path.write_text(
+        "version: 1\norganizations:\n  - id: acme\n    channels:\n"
+        "      - {id: m, kind: email, email: a@acme.test, smtp: off}\n"
+    )
+    assert load_registry(path).organizations[0].channels[0].smtp == "off"
+
+
+def test_durations_parsed_when_written_with_units(tmp_path: Path):
+    """30s, 5m, 1h30m, 250ms and plain numbers are seconds."""
+    path = tmp_path / "d.yaml"
+    path.write_text(
+        "version: 1\ndefaults: {interval: 1h30m, timeout: 250ms, "
+        "source_interval: 90}\norganizations:\n  - id: acme\n"
+    )
+    defaults = load_registry(path).defaults
+    assert (defaults.interval, defaults.timeout, defaults.source_interval) == (5400, 0.25, 90)
+
+
+def test_shipped_schema_matches_model_when_regenerated():
+    """config/schema.json is what `contact-monitor schema` prints."""
+    shipped = json.loads((ROOT / "config" / "schema.json").read_text())
+    assert shipped == json.loads(json.dumps(registry_schema()))
+
+
+def test_registry_references_schema_when_opened_in_an_editor():
+    """The YAML names its schema for the YAML language server."""
+    assert SHIPPED.read_text().startswith("# yaml-language-server: $schema=schema.json")
+
+
+def test_shipped_registry_conforms_when_checked_against_schema():
+    """The shipped YAML validates against the shipped JSON Schema (what editors check)."""
+    import jsonschema
+    import yaml
+
+    data = json.loads(json.dumps(yaml.safe_load(SHIPPED.read_text()), default=str))
+    schema = json.loads((ROOT / "config" / "schema.json").read_text())
+    jsonschema.validate(data, schema)
