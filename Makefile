@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config/channels.yaml
 
-.PHONY: setup test lint run check validate clean
+.PHONY: setup system test lint run check validate clean
 
 setup: $(STAMP)
 
@@ -16,10 +16,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@
 
+# Debian packages the tests run for real (promtool, prometheus); root or sudo, once.
+system:
+	bash scripts/setup-system.sh
+
 lint: $(STAMP)
 	$(BIN)/ruff check monitor tests
 
-test: lint
+test: lint system
 	$(BIN)/python -m pytest
 
 validate: $(STAMP)

@@ -12,8 +12,10 @@ from typing import Any
 
 from monitor.charset import decode_page
 from monitor.config import Defaults, Registry, Source
+from monitor.daemon import Daemon, parse_listen
 from monitor.extract import extract_contacts, looks_like_html
 from monitor.loader import RegistryInvalid, default_config_path, load_registry
+from monitor.logs import configure_logging
 from monitor.probers import probe_context, probe_source
 from monitor.report import check_json, check_table, contacts_table, findings_table
 from monitor.rounds import Round, UnknownChannel, run_round, select_channels
@@ -49,6 +51,22 @@ def _parser() -> argparse.ArgumentParser:
         description="Keeps published support contacts honest: probes, page scans, metrics.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="the daemon: scheduled probes, /metrics, API")
+    _config_option(run)
+    run.add_argument(
+        "--listen",
+        default="127.0.0.1:9099",
+        metavar="HOST:PORT",
+        help="address for /metrics and the API (default 127.0.0.1:9099)",
+    )
+    run.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="debug adds one event per probe",
+    )
+    run.set_defaults(handler=_run)
 
     validate = commands.add_parser("validate", help="load and validate the registry")
     _config_option(validate)
@@ -99,6 +117,23 @@ def _format_option(parser: argparse.ArgumentParser) -> None:
 def _registry(args: argparse.Namespace) -> tuple[Registry, Path]:
     path = args.config or default_config_path()
     return load_registry(path), path.resolve().parent
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        listen = parse_listen(args.listen)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    configure_logging(args.log_level)
+    daemon = Daemon(args.config or default_config_path(), listen)
+    try:
+        return asyncio.run(daemon.run())
+    except OSError as exc:
+        print(
+            f"contact-monitor: cannot listen on {args.listen}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return EXIT_PROBLEMS
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -76,6 +76,7 @@ Duration = Annotated[
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="lower-case id")]
 Port = Annotated[int, Field(ge=1, le=65535)]
+Threshold = Annotated[int, Field(ge=1, le=100)]
 
 
 class StrictModel(BaseModel):
@@ -202,6 +203,8 @@ class ChannelBase(StrictModel):
     replaced_by: Id | None = None  # the channel customers should use instead
     interval: Duration | None = None
     timeout: Duration | None = None
+    failure_threshold: Threshold | None = None  # consecutive failures before "down"
+    success_threshold: Threshold | None = None  # consecutive successes before "up" again
     notes: str | None = None
 
     @property
@@ -315,7 +318,10 @@ class Defaults(StrictModel):
     timezone: str = "Europe/Moscow"
     resolver: Resolver | None = None
     tls: Tls = Tls()
-    concurrency: Annotated[int, Field(ge=1, le=10000)] = 64
+    concurrency: Annotated[int, Field(ge=1, le=10000)] = 64  # probes in flight at once
+    per_host_concurrency: Annotated[int, Field(ge=1, le=1000)] = 4  # ... against one host
+    failure_threshold: Threshold = 2
+    success_threshold: Threshold = 1
 
     @field_validator("region")
     @classmethod

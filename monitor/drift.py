@@ -49,9 +49,7 @@ def find_drift(registry: Registry, scans: Mapping[SourceKey, ProbeResult]) -> li
                 findings.append(Finding("source_unreachable", org.id, source.id, evidence=evidence))
                 continue
             findings += _page_findings(org, source.id, scan.contacts, registry.defaults.region)
-    return sorted(
-        findings, key=lambda f: (f.org, f.source, f.type, f.channel or "", f.contact or "")
-    )
+    return sorted(findings, key=Finding.sort_key)
 
 
 def _page_findings(org: Organization, source: str, page: Contacts, region: str) -> list[Finding]:

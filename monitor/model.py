@@ -86,7 +86,7 @@ FindingType = Literal[
 ]
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Finding:
     """A difference between the registry and what an official page shows."""
 
@@ -96,6 +96,9 @@ class Finding:
     channel: str | None = None  # the registry channel concerned, if any
     contact: str | None = None  # canonical contact: E.164 number or lower-cased address
     evidence: str | None = None  # the raw text found on the page (or the failure, if unreachable)
+
+    def sort_key(self) -> tuple[str, ...]:
+        return (self.org, self.source, self.type, self.channel or "", self.contact or "")
 
     def to_json(self) -> dict[str, Any]:
         return {

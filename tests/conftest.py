@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import datetime
+import signal
 import ssl
+import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import trustme
 from aiosmtpd.controller import Controller
+from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -195,3 +200,97 @@ def defaults(dns_port: int, ca_file: Path) -> Defaults:
 async def ctx(defaults: Defaults) -> AsyncIterator[ProbeContext]:
     async with probe_context(defaults, Path("/")) as context:
         yield context
+
+
+class RunningDaemon:
+    """`contact-monitor run` in a subprocess on a free loopback port."""
+
+    def __init__(self, config: Path, log_path: Path) -> None:
+        self.config = config
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "monitor",
+                "run",
+                "--config",
+                str(config),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                "--log-level",
+                "debug",
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(lambda: self._answers("/healthz"), what="daemon /healthz", timeout=20)
+
+    def _answers(self, path: str) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"daemon exited {self.proc.returncode}: {self.logs()}")
+        try:
+            return httpx.get(self.url + path, timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=5)
+
+    def metrics_text(self) -> str:
+        return self.get("/metrics").text
+
+    def samples(self, name: str, text: str | None = None) -> list[Any]:
+        """Every sample of metric `name` (full sample name) in `text`, or a fresh scrape."""
+        text = self.metrics_text() if text is None else text
+        return [s for family in text_string_to_metric_families(text)
+                for s in family.samples if s.name == name]
+
+    def value(self, name: str, text: str | None = None, **labels: str) -> float | None:
+        for sample in self.samples(name, text):
+            if all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+        return None
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+        return self.proc.returncode
+
+
+def wait_for(predicate: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
+    """Poll `predicate` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture
+def start_daemon(tmp_path: Path) -> Iterator[Callable[[Path], RunningDaemon]]:
+    """Factory: start the daemon on a registry file; stopped at teardown."""
+    started: list[RunningDaemon] = []
+
+    def start(config: Path) -> RunningDaemon:
+        daemon = RunningDaemon(config, tmp_path / f"daemon-{len(started)}.log")
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.stop()

@@ -7,7 +7,13 @@ import dataclasses
 
 from monitor.config import Channel
 from monitor.model import ProbeResult
-from monitor.probers._base import ProbeContext, Prober, probe_context
+from monitor.probers._base import (
+    ProbeContext,
+    Prober,
+    close_probe_context,
+    make_probe_context,
+    probe_context,
+)
 from monitor.probers.http import probe_http
 from monitor.probers.mx import probe_mx
 from monitor.probers.phone import probe_phone
@@ -19,6 +25,8 @@ __all__ = [
     "PROBERS",
     "ProbeContext",
     "Prober",
+    "close_probe_context",
+    "make_probe_context",
     "probe_channel",
     "probe_context",
     "probe_source",

@@ -170,10 +170,23 @@ def _classify_one(exc: BaseException) -> tuple[str, str] | None:
     return None
 
 
-@contextlib.asynccontextmanager
-async def probe_context(defaults: Defaults, base_dir: Path) -> AsyncIterator[ProbeContext]:
-    """A context for `defaults`; relative files (the CA bundle) are taken from `base_dir`."""
+def make_probe_context(defaults: Defaults, base_dir: Path) -> ProbeContext:
+    """A context for `defaults`; relative files (the CA bundle) are taken from `base_dir`.
+    The caller closes it with `close_probe_context`."""
     ca_file = str(base_dir / defaults.tls.ca_file) if defaults.tls.ca_file else None
     ssl_context = build_ssl_context(ca_file)
-    async with build_http_client(ssl_context, defaults.timeout) as client:
-        yield ProbeContext(defaults, ssl_context, build_resolver(defaults), client)
+    client = build_http_client(ssl_context, defaults.timeout)
+    return ProbeContext(defaults, ssl_context, build_resolver(defaults), client)
+
+
+async def close_probe_context(ctx: ProbeContext) -> None:
+    await ctx.http.aclose()
+
+
+@contextlib.asynccontextmanager
+async def probe_context(defaults: Defaults, base_dir: Path) -> AsyncIterator[ProbeContext]:
+    ctx = make_probe_context(defaults, base_dir)
+    try:
+        yield ctx
+    finally:
+        await close_probe_context(ctx)

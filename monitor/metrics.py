@@ -1,0 +1,247 @@
+"""Prometheus exposition: a Collector that builds every series from the state at scrape
+time (channels that a reload removed vanish at once), plus the process's own metrics."""
+
+from __future__ import annotations
+
+import datetime
+import platform
+from collections.abc import Iterator
+from typing import get_args
+
+from prometheus_client import CollectorRegistry, Histogram, Info
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.platform_collector import PlatformCollector
+from prometheus_client.process_collector import ProcessCollector
+from prometheus_client.registry import Collector
+
+from monitor import __version__
+from monitor.config import Channel
+from monitor.hours import in_hours
+from monitor.model import FindingType
+from monitor.state import ChannelState, State
+
+__all__ = ["MonitorMetrics", "StateCollector"]
+
+CHANNEL_LABELS = ["org", "channel", "kind", "service"]
+SOURCE_LABELS = ["org", "source"]
+LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class MonitorMetrics:
+    """The registry `/metrics` serves: state series, scheduler lag, build info, process."""
+
+    def __init__(self, state: State) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(StateCollector(state))
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.scheduler_lag = Histogram(
+            "contact_scheduler_lag_seconds",
+            "Delay between a probe's planned start and its actual start.",
+            ["job"],
+            buckets=LAG_BUCKETS,
+            registry=self.registry,
+        )
+        Info("contact_monitor_build", "Version of contact-monitor.", registry=self.registry).info(
+            {"version": __version__, "python_version": platform.python_version()}
+        )
+
+
+class _Families:
+    """Metric families by name, created on first use, for one scrape."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Metric] = {}
+
+    def gauge(self, name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
+        if name not in self.items:
+            self.items[name] = GaugeMetricFamily(name, doc, labels=labels)
+        return self.items[name]  # type: ignore[return-value]
+
+    def counter(self, name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
+        if name not in self.items:
+            self.items[name] = CounterMetricFamily(name, doc, labels=labels)
+        return self.items[name]  # type: ignore[return-value]
+
+
+class StateCollector(Collector):
+    """Reads the state at every scrape; never raises for a missing piece, leaves it out."""
+
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Metric]:
+        families = _Families()
+        now = datetime.datetime.now(datetime.UTC)
+        timezone = self.state.registry.defaults.timezone
+        for key, channel in self.state.channel_defs.items():
+            labels = [key[0], key[1], channel.kind, channel.service]
+            self._channel_info(families, labels, channel, in_hours(channel.hours, now, timezone))
+            self._channel_result(families, labels, self.state.channels[key])
+        self._sources(families)
+        self._findings(families)
+        self._config(families)
+        yield from families.items.values()
+
+    @staticmethod
+    def _channel_info(f: _Families, labels: list[str], channel: Channel, open_now: bool) -> None:
+        f.gauge(
+            "contact_channel_info",
+            "A channel of the registry; always 1.",
+            [*CHANNEL_LABELS, "status", "contact"],
+        ).add_metric([*labels, channel.status, channel.contact], 1)
+        f.gauge(
+            "contact_channel_deprecated", "1 when the channel is deprecated.", CHANNEL_LABELS
+        ).add_metric(labels, int(channel.status == "deprecated"))
+        f.gauge(
+            "contact_channel_in_hours",
+            "1 while the channel is inside its business hours.",
+            CHANNEL_LABELS,
+        ).add_metric(labels, int(open_now))
+
+    @staticmethod
+    def _channel_result(f: _Families, labels: list[str], state: ChannelState) -> None:
+        probes = f.counter("contact_probes", "Probes run, by result.", [*CHANNEL_LABELS, "result"])
+        probes.add_metric([*labels, "success"], state.probes_ok)
+        probes.add_metric([*labels, "failure"], state.probes_failed)
+        result = state.result
+        if result is None:
+            return
+        f.gauge(
+            "contact_probe_success", "1 when the latest probe succeeded.", CHANNEL_LABELS
+        ).add_metric(labels, int(result.success))
+        f.gauge(
+            "contact_probe_duration_seconds", "Duration of the latest probe.", CHANNEL_LABELS
+        ).add_metric(labels, result.duration_seconds)
+        f.gauge(
+            "contact_probe_last_run_timestamp_seconds",
+            "When the latest probe finished.",
+            CHANNEL_LABELS,
+        ).add_metric(labels, result.timestamp)
+        if not result.success:
+            f.gauge(
+                "contact_probe_failure_info",
+                "1 with the reason the latest probe failed.",
+                [*CHANNEL_LABELS, "reason"],
+            ).add_metric([*labels, result.reason or "error"], 1)
+        if state.up is not None:
+            f.gauge(
+                "contact_channel_up",
+                "Damped state: 1 up, 0 down after enough failures.",
+                CHANNEL_LABELS,
+            ).add_metric(labels, int(state.up))
+        if state.changed_at is not None:
+            f.gauge(
+                "contact_channel_last_change_timestamp_seconds",
+                "When the damped state last changed.",
+                CHANNEL_LABELS,
+            ).add_metric(labels, state.changed_at)
+        _detail_metrics(f, labels, result.details)
+
+    def _sources(self, f: _Families) -> None:
+        for (org, source), state in self.state.sources.items():
+            labels = [org, source]
+            scans = f.counter(
+                "contact_source_scans", "Source page scans, by result.", [*SOURCE_LABELS, "result"]
+            )
+            scans.add_metric([*labels, "success"], state.scans_ok)
+            scans.add_metric([*labels, "failure"], state.scans_failed)
+            result = state.result
+            if result is None:
+                continue
+            f.gauge(
+                "contact_source_up", "1 when the latest scan of the page succeeded.", SOURCE_LABELS
+            ).add_metric(labels, int(result.success))
+            f.gauge(
+                "contact_source_scan_duration_seconds",
+                "Duration of the latest scan.",
+                SOURCE_LABELS,
+            ).add_metric(labels, result.duration_seconds)
+            f.gauge(
+                "contact_source_last_scan_timestamp_seconds",
+                "When the latest scan finished.",
+                SOURCE_LABELS,
+            ).add_metric(labels, result.timestamp)
+            if result.contacts is not None:
+                published = f.gauge(
+                    "contact_source_published_contacts",
+                    "Distinct contacts the page shows, by kind.",
+                    [*SOURCE_LABELS, "kind"],
+                )
+                published.add_metric([*labels, "phone"], len(result.contacts.phones))
+                published.add_metric([*labels, "email"], len(result.contacts.emails))
+
+    def _findings(self, f: _Families) -> None:
+        counts = f.gauge(
+            "contact_drift_findings", "Current drift findings, by type.", [*SOURCE_LABELS, "type"]
+        )
+        deprecated = f.gauge(
+            "contact_deprecated_published",
+            "1 while a deprecated contact is shown on a source.",
+            ["org", "channel", "source"],
+        )
+        for (org, source), findings in self.state.findings.items():
+            for kind in get_args(FindingType):
+                counts.add_metric([org, source, kind], sum(x.type == kind for x in findings))
+            for channel in sorted(
+                {x.channel or "" for x in findings if x.type == "deprecated_published"}
+            ):
+                deprecated.add_metric([org, channel, source], 1)
+
+    def _config(self, f: _Families) -> None:
+        reload = self.state.reload
+        f.gauge(
+            "contact_config_last_reload_successful",
+            "1 when the last registry (re)load succeeded.",
+            [],
+        ).add_metric([], int(reload.successful))
+        f.gauge(
+            "contact_config_last_reload_success_timestamp_seconds",
+            "When the registry was last loaded successfully.",
+            [],
+        ).add_metric([], reload.succeeded_at)
+        reloads = f.counter("contact_config_reloads", "Registry reloads, by result.", ["result"])
+        for result, count in reload.counts.items():
+            reloads.add_metric([result], count)
+        f.gauge(
+            "contact_monitor_first_round_done",
+            "1 once every channel and source has been probed at least once.",
+            [],
+        ).add_metric([], int(self.state.first_round_done()))
+
+
+def _detail_metrics(f: _Families, labels: list[str], details: dict) -> None:
+    if "status_code" in details:
+        f.gauge(
+            "contact_probe_http_status_code",
+            "HTTP status of the latest probe's last hop.",
+            CHANNEL_LABELS,
+        ).add_metric(labels, details["status_code"])
+    if "redirects" in details:
+        f.gauge(
+            "contact_probe_http_redirects",
+            "Redirects followed by the latest probe.",
+            CHANNEL_LABELS,
+        ).add_metric(labels, details["redirects"])
+    if "cert_not_after" in details:
+        f.gauge(
+            "contact_probe_tls_cert_expiry_timestamp_seconds",
+            "When the served certificate expires.",
+            CHANNEL_LABELS,
+        ).add_metric(labels, details["cert_not_after"])
+    if "mx_count" in details:
+        f.gauge(
+            "contact_probe_mx_records", "MX records of the e-mail domain.", CHANNEL_LABELS
+        ).add_metric(labels, details["mx_count"])
+    if "smtp_stage" in details:
+        f.gauge(
+            "contact_probe_smtp_stage_info",
+            "1 with the last SMTP stage reached.",
+            [*CHANNEL_LABELS, "stage"],
+        ).add_metric([*labels, details["smtp_stage"]], 1)
+    for phase, seconds in (details.get("phases") or {}).items():
+        f.gauge(
+            "contact_probe_http_phase_seconds",
+            "Duration of each phase of the latest probe.",
+            [*CHANNEL_LABELS, "phase"],
+        ).add_metric([*labels, phase], seconds)

@@ -1,0 +1,164 @@
+"""The daemon's memory: the latest result of every channel and source, the damped up/down
+state, the current findings, and the registry they belong to.
+
+Everything runs on the event loop, so no locks; readers (metrics, API) see a consistent
+snapshot between two awaits.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from monitor.config import Channel, Registry, Source
+from monitor.drift import SourceKey, find_drift
+from monitor.model import Finding, ProbeResult
+
+__all__ = ["ChannelKey", "ChannelState", "ReloadStatus", "SourceState", "State"]
+
+ChannelKey = tuple[str, str]  # (org id, channel id)
+log = structlog.get_logger("monitor.state")
+
+
+@dataclass
+class ChannelState:
+    result: ProbeResult | None = None  # the latest probe's, raw
+    up: bool | None = None  # damped: None until enough probes agree
+    changed_at: float | None = None  # when `up` last changed
+    failures_in_row: int = 0
+    successes_in_row: int = 0
+    probes_ok: int = 0
+    probes_failed: int = 0
+
+
+@dataclass
+class SourceState:
+    result: ProbeResult | None = None
+    scans_ok: int = 0
+    scans_failed: int = 0
+
+
+@dataclass
+class ReloadStatus:
+    successful: bool = True
+    at: float = field(default_factory=time.time)  # last attempt
+    succeeded_at: float = field(default_factory=time.time)
+    counts: dict[str, int] = field(default_factory=lambda: {"success": 0, "failure": 0})
+    errors: list[str] = field(default_factory=list)
+
+
+class State:
+    """Latest results and findings for the registry in force."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.channels: dict[ChannelKey, ChannelState] = {}
+        self.sources: dict[SourceKey, SourceState] = {}
+        self.findings: dict[SourceKey, list[Finding]] = {}
+        self.reload = ReloadStatus()
+        self.started_at = time.time()
+        self._index()
+
+    # --- registry ---------------------------------------------------------------------
+
+    def _index(self) -> None:
+        self.channel_defs: dict[ChannelKey, Channel] = {
+            (org.id, c.id): c for org in self.registry.organizations for c in org.channels
+        }
+        self.source_defs: dict[SourceKey, Source] = {
+            (org.id, s.id): s for org in self.registry.organizations for s in org.sources
+        }
+        self.channels = {k: self.channels.get(k, ChannelState()) for k in self.channel_defs}
+        self.sources = {k: self.sources.get(k, SourceState()) for k in self.source_defs}
+
+    def set_registry(self, registry: Registry) -> None:
+        """Swap in a new registry: keep state of what stays, forget what went, re-judge drift."""
+        self.registry = registry
+        self._index()
+        old_findings = self.findings
+        scans = {k: s.result for k, s in self.sources.items() if s.result is not None}
+        self.findings = {}
+        for key in scans:
+            self.findings[key] = find_drift(registry, {key: scans[key]})
+        for key in set(old_findings) | set(self.findings):
+            self._log_finding_changes(old_findings.get(key, []), self.findings.get(key, []))
+
+    def record_reload(self, ok: bool, errors: list[str] | None = None) -> None:
+        now = time.time()
+        self.reload.successful = ok
+        self.reload.at = now
+        self.reload.counts["success" if ok else "failure"] += 1
+        self.reload.errors = errors or []
+        if ok:
+            self.reload.succeeded_at = now
+
+    # --- results ----------------------------------------------------------------------
+
+    def record_channel(self, key: ChannelKey, result: ProbeResult) -> None:
+        channel = self.channel_defs.get(key)
+        state = self.channels.get(key)
+        if channel is None or state is None:
+            return  # removed by a reload while its probe was in flight
+        state.result = result
+        if result.success:
+            state.probes_ok += 1
+            state.successes_in_row, state.failures_in_row = state.successes_in_row + 1, 0
+        else:
+            state.probes_failed += 1
+            state.failures_in_row, state.successes_in_row = state.failures_in_row + 1, 0
+        self._damp(key, channel, state, result)
+
+    def _damp(
+        self, key: ChannelKey, channel: Channel, state: ChannelState, result: ProbeResult
+    ) -> None:
+        defaults = self.registry.defaults
+        need_ok = channel.success_threshold or defaults.success_threshold
+        need_fail = channel.failure_threshold or defaults.failure_threshold
+        if state.up is not True and state.successes_in_row >= need_ok:
+            new = True
+        elif state.up is not False and state.failures_in_row >= need_fail:
+            new = False
+        else:
+            return
+        previous, state.up, state.changed_at = state.up, new, result.timestamp
+        log.info(
+            "channel_up" if new else "channel_down",
+            org=key[0],
+            channel=key[1],
+            kind=channel.kind,
+            reason=result.reason,
+            message=result.message,
+            previous="unknown" if previous is None else ("up" if previous else "down"),
+        )
+
+    def record_source(self, key: SourceKey, result: ProbeResult) -> None:
+        state = self.sources.get(key)
+        if state is None:
+            return
+        state.result = result
+        if result.success:
+            state.scans_ok += 1
+        else:
+            state.scans_failed += 1
+        old = self.findings.get(key, [])
+        self.findings[key] = find_drift(self.registry, {key: result})
+        self._log_finding_changes(old, self.findings[key])
+
+    @staticmethod
+    def _log_finding_changes(old: list[Finding], new: list[Finding]) -> None:
+        for finding in sorted(set(new) - set(old), key=Finding.sort_key):
+            log.warning("finding_raised", **finding.to_json())
+        for finding in sorted(set(old) - set(new), key=Finding.sort_key):
+            log.info("finding_cleared", **finding.to_json())
+
+    # --- views --------------------------------------------------------------------------
+
+    def all_findings(self) -> list[Finding]:
+        return sorted((f for fs in self.findings.values() for f in fs), key=Finding.sort_key)
+
+    def first_round_done(self) -> bool:
+        return all(s.result is not None for s in self.channels.values()) and all(
+            s.result is not None for s in self.sources.values()
+        )

@@ -1,0 +1,184 @@
+"""State damping, business hours and the metrics collector, in process."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+from conftest import registry_with
+from structlog.testing import capture_logs
+
+from monitor.config import HoursWindow
+from monitor.extract import extract_contacts
+from monitor.hours import in_hours
+from monitor.metrics import MonitorMetrics
+from monitor.model import ProbeResult
+from monitor.state import State
+
+UTC = datetime.UTC
+SITE = {"id": "site", "kind": "web", "url": "https://acme.test/"}
+OLD = {"id": "old", "kind": "phone", "phone": "8 (800) 234-70-00", "status": "deprecated"}
+SOURCE = {"id": "contacts", "url": "https://acme.test/contacts"}
+OK, FAIL = ProbeResult(True), ProbeResult(False, "timeout", "no answer")
+
+
+def state_with(*channels: dict, **defaults: object) -> State:
+    return State(registry_with(list(channels), [SOURCE], **defaults))
+
+
+def test_down_only_after_failure_threshold_when_probes_fail():
+    """One failure leaves the damped state alone; the second (default threshold 2) is down."""
+    state = state_with(SITE)
+    state.record_channel(("acme", "site"), OK)
+    state.record_channel(("acme", "site"), FAIL)
+    assert state.channels[("acme", "site")].up is True
+    with capture_logs() as logs:
+        state.record_channel(("acme", "site"), FAIL)
+    assert state.channels[("acme", "site")].up is False
+    assert logs == [
+        {
+            "event": "channel_down",
+            "log_level": "info",
+            "org": "acme",
+            "channel": "site",
+            "kind": "web",
+            "reason": "timeout",
+            "message": "no answer",
+            "previous": "up",
+        }
+    ]
+
+
+def test_up_after_success_threshold_when_channel_overrides_it():
+    """A per-channel success_threshold of 3 needs three successes to come back up."""
+    state = state_with({**SITE, "success_threshold": 3, "failure_threshold": 1})
+    key = ("acme", "site")
+    state.record_channel(key, FAIL)
+    assert state.channels[key].up is False
+    for _ in range(2):
+        state.record_channel(key, OK)
+    assert state.channels[key].up is False
+    state.record_channel(key, OK)
+    assert state.channels[key].up is True
+
+
+def test_result_ignored_when_channel_was_removed_by_reload():
+    """A probe that finishes after its channel was removed changes nothing."""
+    state = state_with(SITE)
+    state.set_registry(registry_with([], [SOURCE]))
+    state.record_channel(("acme", "site"), OK)
+    assert ("acme", "site") not in state.channels
+
+
+def scan(html: str) -> ProbeResult:
+    return ProbeResult(True, contacts=extract_contacts(html, "RU", html=True))
+
+
+def test_finding_raised_and_cleared_events_when_page_changes():
+    """A deprecated number appearing and disappearing is one event each."""
+    state = state_with(OLD)
+    with capture_logs() as logs:
+        state.record_source(("acme", "contacts"), scan("<p>8 800 234-70-00</p>"))
+        state.record_source(("acme", "contacts"), scan("<p>8 800 234-70-00</p>"))
+        state.record_source(("acme", "contacts"), scan("<p>nothing</p>"))
+    assert [(e["event"], e["type"]) for e in logs] == [
+        ("finding_raised", "deprecated_published"),
+        ("finding_cleared", "deprecated_published"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("when_utc", "expected"),
+    [
+        (datetime.datetime(2026, 11, 25, 5, 59, tzinfo=UTC), False),  # Wed 08:59 Moscow
+        (datetime.datetime(2026, 11, 25, 6, 0, tzinfo=UTC), True),  # Wed 09:00 Moscow
+        (datetime.datetime(2026, 11, 25, 14, 59, tzinfo=UTC), True),  # Wed 17:59
+        (datetime.datetime(2026, 11, 25, 15, 0, tzinfo=UTC), False),  # Wed 18:00
+        (datetime.datetime(2026, 11, 28, 9, 0, tzinfo=UTC), False),  # Sat 12:00
+    ],
+)
+def test_in_hours_follows_moscow_time_when_window_is_weekdays(
+    when_utc: datetime.datetime, expected: bool
+):
+    """mon-fri 09:00-18:00 is read in the registry's timezone, end exclusive."""
+    window = HoursWindow.model_validate({"days": "mon-fri", "from": "09:00", "to": "18:00"})
+    assert in_hours((window,), when_utc, "Europe/Moscow") is expected
+
+
+def test_in_hours_always_when_channel_is_24_7():
+    """No windows means always open."""
+    assert in_hours((), datetime.datetime(2026, 1, 1, 3, tzinfo=UTC), "Europe/Moscow")
+
+
+def test_in_hours_wraps_week_when_days_run_past_sunday():
+    """fri-mon includes Sunday and Monday."""
+    window = HoursWindow.model_validate({"days": "fri-mon"})
+    sunday = datetime.datetime(2026, 11, 29, 12, tzinfo=UTC)
+    wednesday = datetime.datetime(2026, 11, 25, 12, tzinfo=UTC)
+    assert in_hours((window,), sunday, "UTC")
+    assert not in_hours((window,), wednesday, "UTC")
+
+
+def test_series_vanish_when_channel_is_removed_from_registry():
+    """The collector builds series from state: a removed channel leaves no stale series."""
+    state = state_with(SITE, {**SITE, "id": "other"})
+    metrics = MonitorMetrics(state)
+    state.record_channel(("acme", "site"), OK)
+    labels = {"org": "acme", "channel": "site", "kind": "web", "service": "general"}
+    assert metrics.registry.get_sample_value("contact_probe_success", labels) == 1
+    state.set_registry(registry_with([{**SITE, "id": "other"}], [SOURCE]))
+    assert metrics.registry.get_sample_value("contact_probe_success", labels) is None
+    assert (
+        metrics.registry.get_sample_value(
+            "contact_channel_info", {**labels, "status": "active", "contact": "https://acme.test/"}
+        )
+        is None
+    )
+
+
+def test_deprecated_published_gauge_when_source_shows_deprecated_number():
+    """contact_deprecated_published and the findings count follow the latest scan."""
+    state = state_with(OLD)
+    metrics = MonitorMetrics(state)
+    state.record_source(("acme", "contacts"), scan("<p>+7 800 234-70-00</p>"))
+    get = metrics.registry.get_sample_value
+    assert (
+        get("contact_deprecated_published", {"org": "acme", "channel": "old", "source": "contacts"})
+        == 1
+    )
+    assert (
+        get(
+            "contact_drift_findings",
+            {"org": "acme", "source": "contacts", "type": "unregistered_published"},
+        )
+        == 0
+    )
+    state.record_source(("acme", "contacts"), scan("<p>-</p>"))
+    assert (
+        get("contact_deprecated_published", {"org": "acme", "channel": "old", "source": "contacts"})
+        is None
+    )
+
+
+def test_probe_details_exported_when_result_has_them():
+    """HTTP status, certificate expiry, MX count and SMTP stage become their own series."""
+    state = state_with(SITE)
+    metrics = MonitorMetrics(state)
+    state.record_channel(
+        ("acme", "site"),
+        ProbeResult(
+            True,
+            details={
+                "status_code": 200,
+                "cert_not_after": 1.9e9,
+                "mx_count": 2,
+                "smtp_stage": "done",
+            },
+        ),
+    )
+    labels = {"org": "acme", "channel": "site", "kind": "web", "service": "general"}
+    get = metrics.registry.get_sample_value
+    assert get("contact_probe_http_status_code", labels) == 200
+    assert get("contact_probe_tls_cert_expiry_timestamp_seconds", labels) == 1.9e9
+    assert get("contact_probe_mx_records", labels) == 2
+    assert get("contact_probe_smtp_stage_info", {**labels, "stage": "done"}) == 1
