@@ -246,8 +246,12 @@ class RunningDaemon:
     def samples(self, name: str, text: str | None = None) -> list[Any]:
         """Every sample of metric `name` (full sample name) in `text`, or a fresh scrape."""
         text = self.metrics_text() if text is None else text
-        return [s for family in text_string_to_metric_families(text)
-                for s in family.samples if s.name == name]
+        return [
+            s
+            for family in text_string_to_metric_families(text)
+            for s in family.samples
+            if s.name == name
+        ]
 
     def value(self, name: str, text: str | None = None, **labels: str) -> float | None:
         for sample in self.samples(name, text):

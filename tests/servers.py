@@ -195,15 +195,30 @@ class _ZoneResolver(BaseResolver):
         return reply
 
 
+def _bind_udp_and_tcp(resolver: BaseResolver, logger: DNSLogger) -> list[DNSServer]:
+    """UDP and TCP servers on one free port; another port if TCP's twin is taken."""
+    for _ in range(50):
+        port = free_port(socket.SOCK_DGRAM)
+        servers: list[DNSServer] = []
+        try:
+            for tcp in (False, True):
+                servers.append(
+                    DNSServer(resolver, port=port, address="127.0.0.1", tcp=tcp, logger=logger)
+                )
+        except OSError:
+            for server in servers:
+                server.server.server_close()
+            continue
+        return servers
+    raise RuntimeError("no free port for both UDP and TCP")
+
+
 @contextlib.contextmanager
 def running_dns(zone: DnsZone) -> Iterator[int]:
     """A DNS server for `zone` on 127.0.0.1, over UDP and TCP on one port; yields the port."""
-    port = free_port(socket.SOCK_DGRAM)
     logger = DNSLogger(log="-request,-reply,-truncated,-error,-recv,-send,-data", prefix=False)
-    servers = [
-        DNSServer(_ZoneResolver(zone), port=port, address="127.0.0.1", tcp=tcp, logger=logger)
-        for tcp in (False, True)
-    ]
+    servers = _bind_udp_and_tcp(_ZoneResolver(zone), logger)
+    port = servers[0].server.server_address[1]
     for server in servers:  # a short poll interval makes shutdown quick
         threading.Thread(target=server.server.serve_forever, args=(0.05,), daemon=True).start()
     try:

@@ -266,8 +266,9 @@ def test_slow_target_does_not_delay_other_channels_when_probed_together(
         assert daemon.value("contact_probes_total", channel=f"fast-{i}", result="success") >= 5
     scrape = daemon.metrics_text()  # one scrape, so the count and the bucket agree
     lag_count = daemon.value("contact_scheduler_lag_seconds_count", scrape, job="channel")
-    under_half_second = daemon.value("contact_scheduler_lag_seconds_bucket", scrape,
-                                     job="channel", le="0.5")
+    under_half_second = daemon.value(
+        "contact_scheduler_lag_seconds_bucket", scrape, job="channel", le="0.5"
+    )
     assert lag_count >= 30
     assert under_half_second == lag_count
 
