@@ -21,7 +21,7 @@ system:
 	bash scripts/setup-system.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor tests
+	$(BIN)/ruff check monitor tests scripts
 
 test: lint system
 	$(BIN)/python -m pytest

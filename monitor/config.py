@@ -284,9 +284,13 @@ class Source(StrictModel):
     max_body_bytes: Annotated[int, Field(ge=1, le=64 * 1024 * 1024)] = 5 * 1024 * 1024
 
 
+Objective = Annotated[float, Field(gt=0, lt=1, description="availability objective, e.g. 0.999")]
+
+
 class Organization(StrictModel):
     id: Id
     name: str | None = None
+    objectives: dict[str, Objective] = {}  # service -> objective, over defaults'
     sources: tuple[Source, ...] = ()
     channels: tuple[Channel, ...] = ()
 
@@ -322,6 +326,7 @@ class Defaults(StrictModel):
     per_host_concurrency: Annotated[int, Field(ge=1, le=1000)] = 4  # ... against one host
     failure_threshold: Threshold = 2
     success_threshold: Threshold = 1
+    availability_objective: Objective = 0.999  # per service and month, for SLO alerts
 
     @field_validator("region")
     @classmethod

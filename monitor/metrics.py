@@ -78,6 +78,7 @@ class StateCollector(Collector):
             labels = [key[0], key[1], channel.kind, channel.service]
             self._channel_info(families, labels, channel, in_hours(channel.hours, now, timezone))
             self._channel_result(families, labels, self.state.channels[key])
+        self._objectives(families)
         self._sources(families)
         self._findings(families)
         self._config(families)
@@ -137,6 +138,17 @@ class StateCollector(Collector):
                 CHANNEL_LABELS,
             ).add_metric(labels, state.changed_at)
         _detail_metrics(f, labels, result.details)
+
+    def _objectives(self, f: _Families) -> None:
+        objective = f.gauge(
+            "contact_service_availability_objective_ratio",
+            "Availability objective of each service (SLO alerts compare to it).",
+            ["org", "service"],
+        )
+        default = self.state.registry.defaults.availability_objective
+        for org in self.state.registry.organizations:
+            for service in sorted({c.service for c in org.channels}):
+                objective.add_metric([org.id, service], org.objectives.get(service, default))
 
     def _sources(self, f: _Families) -> None:
         for (org, source), state in self.state.sources.items():
