@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import shutil
 import signal
 import ssl
 import subprocess
@@ -298,3 +299,94 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[[Path], RunningDaemon]]:
     yield start
     for daemon in started:
         daemon.stop()
+
+
+class ServiceProcess:
+    """A real server program (Prometheus, Alertmanager) on a loopback port, logs to a file."""
+
+    def __init__(self, args: list[str], port: int, log_path: Path, ready_path: str) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = log_path
+        self._log = log_path.open("wb")
+        self.proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT)
+        wait_for(lambda: self._ready(ready_path), f"{args[0]} ready", timeout=30)
+
+    def _ready(self, path: str) -> bool:
+        if self.proc.poll() is not None:
+            raise AssertionError(f"exited {self.proc.returncode}: {self.log_path.read_text()}")
+        try:
+            return httpx.get(self.url + path, timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def get(self, path: str, **params: str) -> Any:
+        response = httpx.get(self.url + path, params=params, timeout=10)
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self._log.close()
+
+
+@pytest.fixture
+def start_alertmanager(tmp_path: Path) -> Iterator[Callable[[Path], ServiceProcess]]:
+    """Factory: Debian's prometheus-alertmanager with a config file, clustering off."""
+    started: list[ServiceProcess] = []
+
+    def start(config: Path) -> ServiceProcess:
+        port = free_port()
+        binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+        assert binary, "alertmanager missing: `make test` installs prometheus-alertmanager"
+        process = ServiceProcess(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.path={tmp_path / 'am-data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+                "--cluster.listen-address=",
+            ],
+            port,
+            tmp_path / "alertmanager.log",
+            "/-/ready",
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+
+
+@pytest.fixture
+def start_prometheus(tmp_path: Path) -> Iterator[Callable[[Path], ServiceProcess]]:
+    """Factory: Debian's prometheus with a config file and a scratch TSDB."""
+    started: list[ServiceProcess] = []
+
+    def start(config: Path) -> ServiceProcess:
+        port = free_port()
+        binary = shutil.which("prometheus")
+        assert binary, "prometheus missing: `make test` installs Debian's prometheus"
+        process = ServiceProcess(
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            port,
+            tmp_path / "prometheus.log",
+            "/-/ready",
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
