@@ -6,18 +6,26 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from monitor.charset import decode_page
-from monitor.config import Defaults, Registry, Source
+from monitor.config import Defaults, Registry, Source, parse_duration
 from monitor.daemon import Daemon, parse_listen
 from monitor.extract import extract_contacts, looks_like_html
+from monitor.history import History
 from monitor.loader import RegistryInvalid, default_config_path, load_registry
 from monitor.logs import configure_logging
 from monitor.probers import probe_context, probe_source
-from monitor.report import check_json, check_table, contacts_table, findings_table
+from monitor.report import (
+    check_json,
+    check_table,
+    contacts_table,
+    findings_table,
+    incidents_table,
+)
 from monitor.rounds import Round, UnknownChannel, run_round, select_channels
 
 __all__ = ["main"]
@@ -61,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
         help="address for /metrics and the API (default 127.0.0.1:9099)",
     )
     run.add_argument(
+        "--history-db",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="SQLite history file (default: defaults.history.path of the registry)",
+    )
+    run.add_argument(
         "--log-level",
         default="info",
         choices=("debug", "info", "warning", "error"),
@@ -95,6 +110,22 @@ def _parser() -> argparse.ArgumentParser:
     _format_option(drift)
     drift.set_defaults(handler=_drift)
 
+    history = commands.add_parser("history", help="incidents recorded by the daemon")
+    _config_option(history)
+    history.add_argument("--channel", default=None, metavar="ID", help="ID or ORG/ID")
+    history.add_argument(
+        "--since", default="7d", metavar="DURATION", help="how far back, e.g. 24h, 7d (default 7d)"
+    )
+    history.add_argument(
+        "--history-db",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="SQLite history file (default: defaults.history.path)",
+    )
+    _format_option(history)
+    history.set_defaults(handler=_history)
+
     schema = commands.add_parser("schema", help="print the JSON Schema of the registry file")
     schema.set_defaults(handler=_schema)
     return parser
@@ -125,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
     configure_logging(args.log_level)
-    daemon = Daemon(args.config or default_config_path(), listen)
+    daemon = Daemon(args.config or default_config_path(), listen, args.history_db)
     try:
         return asyncio.run(daemon.run())
     except OSError as exc:
@@ -212,7 +243,37 @@ def _extract_file(path: Path, region: str) -> Any:
     return extract_contacts(text, region, html=is_html)
 
 
+def _history(args: argparse.Namespace) -> int:
+    try:
+        since = time.time() - parse_duration(args.since)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    path = args.history_db
+    org = channel = None
+    if path is None or args.channel:
+        registry, base = _registry(args)
+        path = path or base / registry.defaults.history.path
+        if args.channel:
+            org, found = select_channels(registry, [args.channel])[0]
+            channel = found.id
+
+    if not Path(path).is_file():
+        raise _UsageError(f"no history at {path}: has the daemon run with this registry?")
+    history = History(Path(path), retention_seconds=float("inf"))
+    try:
+        incidents = history.incidents(org, channel, since=since, limit=10_000)
+    finally:
+        history.close()
+    _emit(
+        args.format,
+        {"incidents": [i.to_json() for i in incidents]},
+        lambda: incidents_table(incidents),
+    )
+    return EXIT_OK
+
+
 def _schema(args: argparse.Namespace) -> int:
+
     print(json.dumps(registry_schema(), indent=2, ensure_ascii=False))
     return EXIT_OK
 

@@ -310,6 +310,11 @@ class Resolver(StrictModel):
         return value
 
 
+class HistoryConfig(StrictModel):
+    path: str = "history.sqlite3"  # relative to the registry file's folder
+    retention: Duration = 90 * 86400.0
+
+
 class Tls(StrictModel):
     ca_file: str | None = None  # extra PEM bundle trusted besides the system's
 
@@ -327,6 +332,7 @@ class Defaults(StrictModel):
     failure_threshold: Threshold = 2
     success_threshold: Threshold = 1
     availability_objective: Objective = 0.999  # per service and month, for SLO alerts
+    history: HistoryConfig = HistoryConfig()
 
     @field_validator("region")
     @classmethod

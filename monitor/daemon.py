@@ -8,12 +8,16 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import structlog
 import uvicorn
 
+from monitor.config import Registry
+from monitor.history import History
 from monitor.loader import RegistryInvalid, load_registry
 from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler
@@ -24,6 +28,8 @@ __all__ = ["Daemon", "parse_listen"]
 
 log = structlog.get_logger("monitor.daemon")
 WATCH_INTERVAL_SECONDS = 2.0
+FLUSH_INTERVAL_SECONDS = 2.0  # a kill -9 loses at most this much history
+PURGE_INTERVAL_SECONDS = 3600.0
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -44,23 +50,27 @@ class _Server(uvicorn.Server):
 
 
 class Daemon:
-    def __init__(self, config_path: Path, listen: tuple[str, int]) -> None:
+    def __init__(
+        self, config_path: Path, listen: tuple[str, int], history_path: Path | None = None
+    ) -> None:
         self.config_path = config_path
         self.listen = listen
+        self.history_path = history_path
         self._stop = asyncio.Event()
         self._file_stamp = self._stamp()
 
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; a bad registry at start raises `RegistryInvalid`."""
         registry = load_registry(self.config_path)
-        self.state = State(registry)
+        self.history = self._open_history(registry)
+        self.state = State(registry, self.history)
         self.state.record_reload(True)
         self.metrics = MonitorMetrics(self.state)
         self.scheduler = ProbeScheduler(self.state, self.metrics, self.config_path.resolve().parent)
         sock = self._bind()
         server = _Server(
             uvicorn.Config(
-                create_app(self.state, self.metrics),
+                create_app(self.state, self.metrics, self.history),
                 log_config=None,
                 access_log=False,
                 lifespan="off",
@@ -69,7 +79,10 @@ class Daemon:
         self._install_signals()
         self.scheduler.start()
         serving = asyncio.create_task(server.serve(sockets=[sock]))
-        watching = asyncio.create_task(self._watch_file())
+        chores = [
+            asyncio.create_task(self._watch_file()),
+            asyncio.create_task(self._keep_history()),
+        ]
         log.info(
             "started",
             listen=f"{self.listen[0]}:{sock.getsockname()[1]}",
@@ -80,12 +93,35 @@ class Daemon:
         )
         await self._stop.wait()
         log.info("stopping")
-        watching.cancel()
+        for chore in chores:
+            chore.cancel()
         await self.scheduler.shutdown()
         server.should_exit = True
         await serving
+        await asyncio.to_thread(self.history.close)
         log.info("stopped")
         return 0
+
+    def _open_history(self, registry: Registry) -> History:
+        path = self.history_path or (
+            self.config_path.resolve().parent / registry.defaults.history.path
+        )
+        history = History(path, registry.defaults.history.retention)
+        log.info("history_opened", path=str(path), purged=history.purge())
+        return history
+
+    async def _keep_history(self) -> None:
+        """Write queued history every few seconds; enforce retention every hour."""
+        last_purge = time.monotonic()
+        while True:
+            await asyncio.sleep(FLUSH_INTERVAL_SECONDS)
+            try:
+                await self.history.flush()
+                if time.monotonic() - last_purge > PURGE_INTERVAL_SECONDS:
+                    last_purge = time.monotonic()
+                    await asyncio.to_thread(self.history.purge)
+            except sqlite3.Error as exc:  # a full disk must not stop the probing
+                log.error("history_write_failed", error=str(exc))
 
     def _bind(self) -> socket.socket:
         host, port = self.listen

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.history import Incident
 from monitor.model import Contacts, Finding
 from monitor.rounds import ChannelResult, Round
 
@@ -79,6 +81,37 @@ def findings_table(findings: Sequence[Finding]) -> str:
         return "no drift findings"
     rows = [(f.type, f.org, f.source, f.channel, f.contact, f.evidence) for f in findings]
     return table(("FINDING", "ORG", "SOURCE", "CHANNEL", "CONTACT", "EVIDENCE"), rows)
+
+
+def incidents_table(incidents: Sequence[Incident]) -> str:
+    if not incidents:
+        return "no incidents"
+    rows = [
+        (
+            i.org,
+            i.channel,
+            i.kind,
+            _when(i.started_at),
+            _when(i.ended_at) if i.ended_at else "ongoing",
+            _duration(i.to_json()["duration_seconds"]),
+            i.reason,
+            i.message,
+        )
+        for i in incidents
+    ]
+    return table(
+        ("ORG", "CHANNEL", "KIND", "STARTED", "ENDED", "DURATION", "REASON", "MESSAGE"), rows
+    )
+
+
+def _when(epoch: float) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
 def contacts_table(contacts: Contacts) -> str:

@@ -14,6 +14,7 @@ import structlog
 
 from monitor.config import Channel, Registry, Source
 from monitor.drift import SourceKey, find_drift
+from monitor.history import History
 from monitor.model import Finding, ProbeResult
 
 __all__ = ["ChannelKey", "ChannelState", "ReloadStatus", "SourceState", "State"]
@@ -52,8 +53,9 @@ class ReloadStatus:
 class State:
     """Latest results and findings for the registry in force."""
 
-    def __init__(self, registry: Registry) -> None:
+    def __init__(self, registry: Registry, history: History | None = None) -> None:
         self.registry = registry
+        self.history = history
         self.channels: dict[ChannelKey, ChannelState] = {}
         self.sources: dict[SourceKey, SourceState] = {}
         self.findings: dict[SourceKey, list[Finding]] = {}
@@ -102,6 +104,8 @@ class State:
         if channel is None or state is None:
             return  # removed by a reload while its probe was in flight
         state.result = result
+        if self.history is not None:
+            self.history.probe(*key, result.timestamp, result.success, result.duration_seconds)
         if result.success:
             state.probes_ok += 1
             state.successes_in_row, state.failures_in_row = state.successes_in_row + 1, 0
@@ -123,6 +127,12 @@ class State:
         else:
             return
         previous, state.up, state.changed_at = state.up, new, result.timestamp
+        if self.history is not None and new:
+            self.history.channel_up(*key, result.timestamp)
+        elif self.history is not None:
+            self.history.channel_down(
+                *key, channel.kind, result.timestamp, result.reason, result.message
+            )
         log.info(
             "channel_up" if new else "channel_down",
             org=key[0],
@@ -145,6 +155,8 @@ class State:
         old = self.findings.get(key, [])
         self.findings[key] = find_drift(self.registry, {key: result})
         self._log_finding_changes(old, self.findings[key])
+        if self.history is not None:
+            self.history.source_scanned(*key, self.findings[key], result.timestamp)
 
     @staticmethod
     def _log_finding_changes(old: list[Finding], new: list[Finding]) -> None:

@@ -3,17 +3,21 @@ status page, in one ASGI app served by uvicorn on the daemon's event loop."""
 
 from __future__ import annotations
 
-import html
+import datetime
+import time
 from typing import Any, Literal
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from prometheus_client.exposition import choose_encoder
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from monitor import __version__
+from monitor.history import History
+from monitor.hours import in_hours
 from monitor.metrics import MonitorMetrics
 from monitor.state import State
+from monitor.status_page import hours_text, render_status_page
 
 __all__ = ["create_app"]
 
@@ -45,13 +49,37 @@ class FindingOut(BaseModel):
     evidence: str | None
 
 
+class IncidentOut(BaseModel):
+    org: str
+    channel: str
+    kind: str
+    started_at: float  # epoch seconds
+    ended_at: float | None  # null while still down
+    duration_seconds: float
+    reason: str | None
+    message: str | None
+
+
+class Uptime(BaseModel):
+    h24: float | None = Field(alias="24h")
+    d7: float | None = Field(alias="7d")
+    d30: float | None = Field(alias="30d")
+
+
+class ChannelDetail(ChannelOut):
+    hours: str
+    in_hours: bool
+    uptime: Uptime  # share of successful probes; null without probes in the window
+    incidents: list[IncidentOut]  # newest first
+
+
 class Health(BaseModel):
     status: str
     probed: int | None = None
     total: int | None = None
 
 
-def create_app(state: State, metrics: MonitorMetrics) -> FastAPI:
+def create_app(state: State, metrics: MonitorMetrics, history: History | None = None) -> FastAPI:
     app = FastAPI(
         title="contact-monitor",
         version=__version__,
@@ -96,9 +124,64 @@ def create_app(state: State, metrics: MonitorMetrics) -> FastAPI:
     async def findings() -> list[FindingOut]:
         return [FindingOut(**f.to_json()) for f in state.all_findings()]
 
+    @app.get(
+        "/api/v1/channels/{org}/{channel}",
+        response_model=ChannelDetail,
+        response_model_by_alias=True,
+        responses={404: {"description": "no such channel"}},
+        summary="One channel: state, uptime over 24 h / 7 d / 30 d, recent incidents",
+    )
+    async def channel_detail(org: str, channel: str) -> ChannelDetail:
+        row = next((r for r in channel_rows(state) if (r.org, r.channel) == (org, channel)), None)
+        if row is None:
+            raise HTTPException(404, f"no channel {org}/{channel}")
+        definition = state.channel_defs[(org, channel)]
+        uptime: dict[str, float | None] = {"24h": None, "7d": None, "30d": None}
+        incidents: list[IncidentOut] = []
+        if history is not None:
+            await history.flush()
+            now = time.time()
+            for window, seconds in (("24h", 86400), ("7d", 7 * 86400), ("30d", 30 * 86400)):
+                uptime[window] = history.uptime(org, channel, now - seconds)
+            incidents = [
+                IncidentOut(**i.to_json()) for i in history.incidents(org, channel, limit=20)
+            ]
+        return ChannelDetail(
+            **row.model_dump(),
+            hours=hours_text(definition.hours),
+            in_hours=in_hours(
+                definition.hours,
+                datetime.datetime.now(datetime.UTC),
+                state.registry.defaults.timezone,
+            ),
+            uptime=Uptime(**uptime),
+            incidents=incidents,
+        )
+
+    @app.get(
+        "/api/v1/incidents",
+        response_model=list[IncidentOut],
+        summary="Incidents, newest first (a channel down until it came up again)",
+    )
+    async def incidents(
+        org: str | None = None,
+        channel: str | None = None,
+        since: float = Query(0.0, description="epoch seconds: incidents open at or after"),
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[IncidentOut]:
+        if history is None:
+            return []
+        await history.flush()
+        return [
+            IncidentOut(**i.to_json())
+            for i in history.incidents(org, channel, since=since, limit=limit)
+        ]
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def status_page() -> str:
-        return render_status(state)
+        if history is not None:
+            await history.flush()
+        return render_status_page(state, history)
 
     return app
 
@@ -128,45 +211,3 @@ def channel_rows(state: State) -> list[ChannelOut]:
             )
         )
     return rows
-
-
-def render_status(state: State) -> str:
-    """A plain page: channels and findings; everything from outside is escaped."""
-
-    def cell(value: object) -> str:
-        return f"<td>{html.escape('-' if value is None else str(value))}</td>"
-
-    rows = "".join(
-        "<tr>"
-        + "".join(
-            cell(v)
-            for v in (
-                r.org,
-                r.channel,
-                r.kind,
-                r.service,
-                r.status,
-                r.contact,
-                {True: "up", False: "DOWN"}.get(r.up, "?"),
-                r.reason,
-            )
-        )
-        + "</tr>"
-        for r in channel_rows(state)
-    )
-    findings = "".join(
-        "<tr>"
-        + "".join(cell(v) for v in (f.type, f.org, f.source, f.channel, f.contact, f.evidence))
-        + "</tr>"
-        for f in state.all_findings()
-    )
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>contact-monitor</title>"
-        "<meta http-equiv='refresh' content='30'>"
-        "<meta name='viewport' content='width=device-width, initial-scale=1'></head><body>"
-        "<h1>contact-monitor</h1><h2>Drift findings</h2><table>"
-        "<tr><th>finding</th><th>org</th><th>source</th><th>channel</th><th>contact</th>"
-        f"<th>evidence</th></tr>{findings}</table><h2>Channels</h2><table>"
-        "<tr><th>org</th><th>channel</th><th>kind</th><th>service</th><th>status</th>"
-        f"<th>contact</th><th>state</th><th>reason</th></tr>{rows}</table></body></html>"
-    )

@@ -69,6 +69,23 @@ async def test_redirect_followed_when_location_is_given(http_server: HttpServer,
     assert result.details["final_url"].endswith("/new")
 
 
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("javascript:alert(1)", "redirect_scheme"),
+        ("file:///etc/passwd", "redirect_scheme"),
+        ("http://a.test:abc/", "redirect_invalid"),
+    ],
+)
+async def test_redirect_refused_when_location_is_hostile(
+    http_server: HttpServer, ctx: ProbeContext, location: str, reason: str
+):
+    """A Location that is not an http(s) URL ends the probe with a reason, never an error."""
+    http_server.routes["/"] = redirect(location)
+    result = await probe_http(web(http_server.url()), ctx)
+    assert (result.success, result.reason) == (False, reason)
+
+
 async def test_too_many_redirects_when_chain_exceeds_limit(
     http_server: HttpServer, ctx: ProbeContext
 ):

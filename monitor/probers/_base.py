@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import dns.asyncresolver
 import httpx
@@ -70,8 +71,26 @@ def build_resolver(defaults: Defaults) -> dns.asyncresolver.Resolver:
     return resolver
 
 
+async def _refuse_bad_redirect(response: httpx.Response) -> None:
+    """httpx parses a redirect's Location before returning even when not following it; a
+    hostile one must end the probe with a reason, not an exception from deep inside httpx."""
+    location = response.headers.get("location")
+    if not response.is_redirect or location is None:
+        return
+    target = urljoin(str(response.request.url), location.strip())
+    if urlsplit(target).scheme.lower() not in ("http", "https"):
+        raise ProbeFailure("redirect_scheme", f"redirect to a non-HTTP URL: {target[:200]}")
+    try:
+        httpx.URL(target)
+    except httpx.InvalidURL:
+        raise ProbeFailure(
+            "redirect_invalid", f"redirect to an invalid URL: {target[:200]}"
+        ) from None
+
+
 def build_http_client(ssl_context: ssl.SSLContext, timeout: float) -> httpx.AsyncClient:
     return httpx.AsyncClient(
+        event_hooks={"response": [_refuse_bad_redirect]},
         verify=ssl_context,
         follow_redirects=False,  # redirects are followed by the prober, which counts them
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
