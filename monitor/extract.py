@@ -92,6 +92,23 @@ _NOT_PHONE_AFTER = re.compile(r"\s{0,3}(₽|руб|rub|р\.|\$|€|%|г\.|год
 # A phone is written with "+", a trunk prefix, brackets or separators; bare digit runs are ids.
 _PHONE_SHAPE = re.compile(r"^\s*(\+|8[\s(-]|8\d{10}$|\(|\d{1,4}[\s.-]\d)")
 _MAX_TEXT_CHARS = 20_000_000
+# Containers pages close explicitly (unlike p, li, td): their depth measures nesting.
+_NESTING_TAG = re.compile(
+    r"<(/?)(?:div|span|section|article|main|nav|aside|header|footer|table|ul|ol|b|i|a|em|"
+    r"strong|font|blockquote|form|center)\b",
+    re.I,
+)
+_MAX_NESTING = 500
+
+# A run that may be a phone: digits with the separators people put between them, and an
+# extension. Bounded repetition keeps the scan linear in the size of the page.
+_CANDIDATE = re.compile(
+    r"(?<![\w+/-])\+?\(?\d[\d \u00a0\t().\u2010-\u2015-]{5,24}\d"
+    r"(?:\s{0,3}(?:доб|доп|вн|ext|x)\.?\s{0,3}\d{1,6})?(?![\w/])",
+    re.I,
+)
+_GAP = re.compile(r"[ \u00a0\t]+")  # where a run may be cut into a phone and something else
+_MAX_PARSES = 20_000  # per page: a page of digit soup stops here instead of running for minutes
 
 
 def looks_like_html(text: str, content_type: str | None = None) -> bool:
@@ -108,7 +125,7 @@ def extract_contacts(
     text = text[:_MAX_TEXT_CHARS]
     if not html:
         return _collect(_text_phones(text, region), _text_emails(text), frozenset())
-    tree = LexborHTMLParser(text)
+    tree = LexborHTMLParser(_shallow_prefix(text))
     links = list(_hrefs(tree))
     json_ld = list(_json_ld_telephones(tree))
     tree.strip_tags(_HIDDEN_TAGS)
@@ -123,6 +140,17 @@ def extract_contacts(
         if not href.lower().startswith(("tel:", "mailto:", "javascript:"))
     )
     return _collect(phones, emails, absolute)
+
+
+def _shallow_prefix(html: str) -> str:
+    """`html` up to where its nesting gets deeper than any real page's: the parser's work
+    grows with depth times tags, so 5 MB of "<div>" would take minutes."""
+    depth = 0
+    for tag in _NESTING_TAG.finditer(html):
+        depth = max(0, depth - 1) if tag.group(1) else depth + 1
+        if depth > _MAX_NESTING:
+            return html[: tag.start()]
+    return html
 
 
 def normalise_url(url: str) -> str:
@@ -230,16 +258,42 @@ def _text_emails(text: str) -> Iterator[PublishedEmail]:
 
 
 def _text_phones(text: str, region: str) -> Iterator[PublishedPhone]:
-    matcher = phonenumbers.PhoneNumberMatcher(text, region, leniency=phonenumbers.Leniency.VALID)
-    for match in matcher:
-        raw = match.raw_string
-        if (
-            not _PHONE_SHAPE.match(raw)
-            or _NOT_PHONE_BEFORE.search(text, max(0, match.start - 40), match.start)
-            or _NOT_PHONE_AFTER.match(text, match.end)
+    """Phones in plain text: bounded candidate runs, each tried whole, then its prefixes and
+    suffixes at spaces (so "12345 8 800 555-89-82" still yields the phone), each parse
+    checked against the numbering plan and the words around it."""
+    pos, budget = 0, [_MAX_PARSES]
+    while budget[0] > 0 and (match := _CANDIDATE.search(text, pos)):
+        found = _phone_in(text, match.start(), match.group(), region, budget)
+        if found is None:
+            pos = match.end()
+            continue
+        phone, end = found
+        yield phone
+        pos = end
+
+
+def _phone_in(
+    text: str, start: int, run: str, region: str, budget: list[int]
+) -> tuple[PublishedPhone, int] | None:
+    """The first phone in `run` (found at `start` in `text`) and where it ends."""
+    cuts = [m.start() for m in _GAP.finditer(run)]
+    spans = [(0, len(run))] + [(0, c) for c in reversed(cuts)] + [(c + 1, len(run)) for c in cuts]
+    for begin, end in spans:
+        raw = run[begin:end].strip()
+        if not 7 <= sum(ch.isdigit() for ch in raw) <= 21 or not _PHONE_SHAPE.match(raw):
+            continue
+        at, stop = start + begin, start + end
+        if _NOT_PHONE_BEFORE.search(text, max(0, at - 40), at) or _NOT_PHONE_AFTER.match(
+            text, stop
         ):
             continue
-        yield _published(match.number, raw)
+        budget[0] -= 1
+        if budget[0] < 0:
+            return None
+        number = parse_valid(raw, region)
+        if number is not None:
+            return _published(number, raw), stop
+    return None
 
 
 def _parse_phone(text: str, region: str, shown: str | None = None) -> PublishedPhone | None:
