@@ -27,6 +27,7 @@ from monitor.report import (
     incidents_table,
 )
 from monitor.rounds import Round, UnknownChannel, run_round, select_channels
+from monitor.webconfig import WebConfigInvalid, load_web_config
 
 __all__ = ["main"]
 
@@ -67,6 +68,13 @@ def _parser() -> argparse.ArgumentParser:
         default="127.0.0.1:9099",
         metavar="HOST:PORT",
         help="address for /metrics and the API (default 127.0.0.1:9099)",
+    )
+    run.add_argument(
+        "--web-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="TLS and basic auth for every endpoint (Prometheus exporter web config format)",
     )
     run.add_argument(
         "--history-db",
@@ -155,8 +163,12 @@ def _run(args: argparse.Namespace) -> int:
         listen = parse_listen(args.listen)
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
+    try:
+        web = load_web_config(args.web_config) if args.web_config else None
+    except WebConfigInvalid as exc:
+        raise _UsageError(str(exc)) from None
     configure_logging(args.log_level)
-    daemon = Daemon(args.config or default_config_path(), listen, args.history_db)
+    daemon = Daemon(args.config or default_config_path(), listen, args.history_db, web)
     try:
         return asyncio.run(daemon.run())
     except OSError as exc:

@@ -333,6 +333,8 @@ class Defaults(StrictModel):
     success_threshold: Threshold = 1
     availability_objective: Objective = 0.999  # per service and month, for SLO alerts
     history: HistoryConfig = HistoryConfig()
+    # Follow redirects into loopback/private/link-local addresses from a public target.
+    allow_private_redirects: bool = False
 
     @field_validator("region")
     @classmethod

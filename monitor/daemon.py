@@ -12,6 +12,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import structlog
 import uvicorn
@@ -23,6 +24,7 @@ from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler
 from monitor.state import State
 from monitor.web import create_app
+from monitor.webconfig import BasicAuth, WebConfig
 
 __all__ = ["Daemon", "parse_listen"]
 
@@ -51,11 +53,17 @@ class _Server(uvicorn.Server):
 
 class Daemon:
     def __init__(
-        self, config_path: Path, listen: tuple[str, int], history_path: Path | None = None
+        self,
+        config_path: Path,
+        listen: tuple[str, int],
+        history_path: Path | None = None,
+        web: WebConfig | None = None,
     ) -> None:
         self.config_path = config_path
         self.listen = listen
         self.history_path = history_path
+        self.web = web or WebConfig()
+
         self._stop = asyncio.Event()
         self._file_stamp = self._stamp()
 
@@ -68,12 +76,17 @@ class Daemon:
         self.metrics = MonitorMetrics(self.state)
         self.scheduler = ProbeScheduler(self.state, self.metrics, self.config_path.resolve().parent)
         sock = self._bind()
+        app: Any = create_app(self.state, self.metrics, self.history)
+        if self.web.users:
+            app = BasicAuth(app, self.web.users)
         server = _Server(
             uvicorn.Config(
-                create_app(self.state, self.metrics, self.history),
+                app,
                 log_config=None,
                 access_log=False,
                 lifespan="off",
+                ssl_certfile=self.web.ssl_certfile,
+                ssl_keyfile=self.web.ssl_keyfile,
             )
         )
         self._install_signals()

@@ -170,6 +170,7 @@ class DnsZone:
     a: dict[str, list[str]] = field(default_factory=dict)
     servfail: set[str] = field(default_factory=set)
     silent: set[str] = field(default_factory=set)
+    truncated: set[str] = field(default_factory=set)  # over UDP: TC bit, no answer
 
 
 class _ZoneResolver(BaseResolver):
@@ -182,6 +183,10 @@ class _ZoneResolver(BaseResolver):
         reply = request.reply()
         if name in self.zone.silent:
             raise DNSError("silent")  # dnslib sends nothing back
+        if name in self.zone.truncated and getattr(handler, "protocol", "") == "udp":
+            reply.header.tc = 1  # "ask again over TCP"
+            return reply
+
         if name in self.zone.servfail:
             reply.header.rcode = RCODE.SERVFAIL
         elif name not in self.zone.mx and name not in self.zone.a:

@@ -8,13 +8,15 @@ server can make us hold in memory.
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import re
 import ssl
 import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -45,7 +47,10 @@ class Page:
 async def fetch(url: str, ctx: ProbeContext, max_body_bytes: int, max_redirects: int) -> Page:
     """GET `url` on fresh connections; `ProbeFailure` on loops, oversize bodies, bad encodings."""
     seen = {url}
+    origin = urlsplit(url).hostname
     for hop in range(max_redirects + 1):
+        if hop:
+            await _refuse_inward(origin, url, ctx)
         page = await _get_once(url, ctx, max_body_bytes)
         page.redirects = hop
         location = page.headers.get("location")
@@ -56,6 +61,47 @@ async def fetch(url: str, ctx: ProbeContext, max_body_bytes: int, max_redirects:
             raise ProbeFailure("redirect_loop", f"redirect loop back to {url[:200]}")
         seen.add(url)
     raise ProbeFailure("too_many_redirects", f"more than {max_redirects} redirects")
+
+
+async def _refuse_inward(origin: str | None, url: str, ctx: ProbeContext) -> None:
+    """A redirect may lead into our own network only if the target itself lives there (or
+    the registry allows it): a hostile site must not turn the monitor against it."""
+    if ctx.defaults.allow_private_redirects or await is_internal_host(origin):
+        return
+    if await is_internal_host(urlsplit(url).hostname):
+        raise ProbeFailure(
+            "redirect_private", f"redirect into a private or local address: {url[:200]}"
+        )
+
+
+async def is_internal_host(host: str | None) -> bool:
+    """True when `host` is, or resolves to, a loopback, private, link-local (cloud metadata),
+    reserved or unspecified address. A name that does not resolve is not internal: the
+    request itself will fail with the DNS reason."""
+    if not host:
+        return False
+    try:
+        addresses = {ipaddress.ip_address(host.strip("[]"))}
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError:
+            return False
+        addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+    return any(_internal(a) for a in addresses)
+
+
+def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_reserved
+        or address.is_unspecified
+        or address.is_multicast
+    )
 
 
 class _PhaseTrace:
