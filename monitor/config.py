@@ -160,7 +160,9 @@ Hours = Annotated[
 # --- channels -----------------------------------------------------------------------
 
 
-def _check_regex(value: str | None) -> str | None:
+def _check_regex(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError("a regular expression is a string")
     if value is not None:
         try:
             re.compile(value)
@@ -169,8 +171,14 @@ def _check_regex(value: str | None) -> str | None:
     return value
 
 
-def _check_http_url(value: str) -> str:
-    parts = urlsplit(value)
+def _check_http_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a URL is a string like https://example.org/contacts")
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a valid URL") from None
+
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http(s) URL with a host")
     return value

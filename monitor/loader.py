@@ -7,6 +7,7 @@ command line and the daemon's reload can show the errors and keep the last good 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES = 200_000  # after alias expansion: stops "billion laughs" documents
 
 PathKey = tuple[str | int, ...]
+_PLAIN_KEY = re.compile(r"[A-Za-z_$][\w$-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -35,8 +37,12 @@ class ConfigIssue:
     message: str
 
     def __str__(self) -> str:
+        """One line, whatever the message held."""
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{where}: {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+        message = " ".join(self.message.split())
+        if self.path:
+            return f"{where}: {self.path}: {message}"
+        return f"{where}: {message}"
 
 
 class RegistryInvalid(Exception):  # noqa: N818 - reads as "the registry is invalid"
@@ -98,6 +104,12 @@ def _parse_yaml(text: str, name: str) -> tuple[dict[PathKey, int], Any]:
         line = mark.line + 1 if mark else None
         problem = " ".join(str(p) for p in (exc.context, exc.problem) if p)
         raise RegistryInvalid([ConfigIssue(name, line, "", f"invalid YAML: {problem}")]) from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        problem = f"invalid YAML: control character #x{code:04x} is not allowed"
+
+        raise RegistryInvalid([ConfigIssue(name, line, "", problem)]) from None
     except yaml.YAMLError as exc:
         raise RegistryInvalid([ConfigIssue(name, None, "", f"invalid YAML: {exc}")]) from None
     except RecursionError:
@@ -143,9 +155,15 @@ def _index_lines(root: yaml.Node | None, name: str) -> dict[PathKey, int]:
 
 
 def format_path(key: PathKey) -> str:
+    """`organizations[0].channels[2].phone`; odd keys quoted, so a path is one line."""
     out = ""
     for part in key:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{part!r}]"
     return out
 
 

@@ -9,7 +9,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -208,10 +208,18 @@ async def ctx(defaults: Defaults) -> AsyncIterator[ProbeContext]:
 class RunningDaemon:
     """`contact-monitor run` in a subprocess on a free loopback port."""
 
-    def __init__(self, config: Path, log_path: Path) -> None:
+    def __init__(
+        self,
+        config: Path,
+        log_path: Path,
+        extra_args: Sequence[str] = (),
+        scheme: str = "http",
+        **client: Any,
+    ) -> None:
         self.config = config
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{scheme}://127.0.0.1:{self.port}"
+        self.client = client  # httpx options for talking to it: verify, auth
         self.log_path = log_path
         self._log = log_path.open("wb")
         self.proc = subprocess.Popen(
@@ -226,6 +234,7 @@ class RunningDaemon:
                 f"127.0.0.1:{self.port}",
                 "--log-level",
                 "debug",
+                *extra_args,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -236,12 +245,12 @@ class RunningDaemon:
         if self.proc.poll() is not None:
             raise AssertionError(f"daemon exited {self.proc.returncode}: {self.logs()}")
         try:
-            return httpx.get(self.url + path, timeout=2).status_code == 200
+            return httpx.get(self.url + path, timeout=2, **self.client).status_code == 200
         except httpx.TransportError:
             return False
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=5)
+        return httpx.get(self.url + path, timeout=5, **self.client)
 
     def metrics_text(self) -> str:
         return self.get("/metrics").text
@@ -293,8 +302,8 @@ def start_daemon(tmp_path: Path) -> Iterator[Callable[[Path], RunningDaemon]]:
     """Factory: start the daemon on a registry file; stopped at teardown."""
     started: list[RunningDaemon] = []
 
-    def start(config: Path) -> RunningDaemon:
-        daemon = RunningDaemon(config, tmp_path / f"daemon-{len(started)}.log")
+    def start(config: Path, **options: Any) -> RunningDaemon:
+        daemon = RunningDaemon(config, tmp_path / f"daemon-{len(started)}.log", **options)
         started.append(daemon)
         return daemon
 

@@ -1,0 +1,184 @@
+"""The daemon under hostile input: TLS and basic auth on its endpoints, broken registries
+on reload, hostile targets beside healthy ones (schedule kept, memory bounded)."""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import time
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import hostile_peers as peers
+import httpx
+import pytest
+import trustme
+import yaml
+from conftest import wait_for
+from servers import HttpServer, page
+
+from monitor.cli import main
+
+BROKEN = Path(__file__).parent / "testdata" / "registry"
+MEMORY_LIMIT_MB = 300
+
+
+def write(path: Path, channels: list[dict[str, Any]], **defaults: Any) -> Path:
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "defaults": {"interval": "1s", "timeout": "2s", **defaults},
+                "organizations": [{"id": "acme", "channels": channels}],
+            }
+        )
+    )
+    return path
+
+
+@pytest.fixture
+def web_config(tmp_path: Path, ca: trustme.CA) -> Path:
+    cert = ca.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+    path = tmp_path / "web.yml"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "tls_server_config": {"cert_file": "server.crt", "key_file": "server.key"},
+                "basic_auth_users": {"prometheus": hashed},
+            }
+        )
+    )
+    return path
+
+
+def test_endpoints_need_tls_and_password_when_web_config_is_given(
+    tmp_path: Path, web_config: Path, ca_file: Path, start_daemon: Any, http_server: HttpServer
+):
+    """With --web-config: HTTPS only, 401 without or with wrong credentials, 200 with them."""
+    http_server.routes["/"] = page("ok")
+    config = write(tmp_path / "r.yaml", [{"id": "s", "kind": "web", "url": http_server.url()}])
+    trust = ssl.create_default_context(cafile=str(ca_file))
+    daemon = start_daemon(
+        config,
+        extra_args=["--web-config", str(web_config)],
+        scheme="https",
+        verify=trust,
+        auth=("prometheus", "s3cret"),
+    )
+    url = f"https://127.0.0.1:{daemon.port}/metrics"
+    assert httpx.get(url, verify=trust, timeout=5).status_code == 401
+    assert httpx.get(url, verify=trust, auth=("prometheus", "wrong"), timeout=5).status_code == 401
+    ok = httpx.get(url, verify=trust, auth=("prometheus", "s3cret"), timeout=5)
+    assert ok.status_code == 200
+    assert "contact_channel_info" in ok.text
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{daemon.port}/metrics", timeout=5)
+
+
+def test_run_refuses_to_start_when_web_config_is_invalid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A web config with a plain-text password is a usage error, before anything listens."""
+    bad = tmp_path / "web.yml"
+    bad.write_text("basic_auth_users: {prometheus: hunter2}\n")
+    config = write(tmp_path / "r.yaml", [])
+    assert main(["run", "--config", str(config), "--web-config", str(bad)]) == 2
+    assert "not a bcrypt hash" in capsys.readouterr().err
+
+
+def test_last_good_registry_kept_when_reloads_bring_broken_files(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """Every file of the broken corpus is rejected on reload; the good registry keeps running."""
+    http_server.routes["/"] = page("ok")
+    good = write(
+        tmp_path / "channels.yaml", [{"id": "site", "kind": "web", "url": http_server.url()}]
+    )
+    good_text = good.read_text()
+    daemon = start_daemon(good)
+    wait_for(lambda: daemon.value("contact_probe_success", channel="site") == 1, "probing")
+    broken = sorted(BROKEN.glob("*.yaml"))
+    for path in broken:
+        shutil.copy(path, good)
+        daemon.proc.send_signal(1)  # SIGHUP
+        wait_for(
+            lambda: daemon.value("contact_config_last_reload_successful") == 0,
+            f"{path.name} rejected",
+            10,
+        )
+        good.write_text(good_text)
+        daemon.proc.send_signal(1)
+        wait_for(
+            lambda: daemon.value("contact_config_last_reload_successful") == 1, "good file back", 10
+        )
+    failures = daemon.value("contact_config_reloads_total", result="failure")
+    assert failures >= len(broken)
+    assert daemon.value("contact_probe_success", channel="site") == 1
+    assert daemon.proc.poll() is None
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def test_memory_bounded_and_schedule_kept_when_hostile_targets_run_beside_healthy_ones(
+    tmp_path: Path,
+    start_daemon: Any,
+    raw_server: Any,
+    http_server: HttpServer,
+    hardening_report: list[dict[str, Any]],
+):
+    """Endless bodies, gzip bombs, tarpits and slow peers for 12 s: RSS stays under 300 MB
+    and healthy channels keep their 1 s schedule."""
+    peers.gzip_bomb_body()
+    http_server.routes["/"] = page("ok")
+    hostile = [
+        peers.endless_body,
+        peers.gzip_bomb,
+        peers.slow_headers,
+        peers.slow_body,
+        peers.garbage,
+        peers.long_header(1_000_000),
+    ]
+    channels = [
+        {
+            "id": f"hostile-{i}-{j}",
+            "kind": "web",
+            "url": f"http://localhost:{raw_server(behaviour).port}/{j}",
+            "expect": {"max_body_bytes": 4 * 1024 * 1024},
+        }
+        for i, behaviour in enumerate(hostile)
+        for j in range(3)
+    ]
+    channels += [
+        {"id": f"healthy-{i}", "kind": "web", "url": http_server.url(f"/?{i}")} for i in range(5)
+    ]
+    config = write(tmp_path / "r.yaml", channels, concurrency=64, per_host_concurrency=64)
+    daemon = start_daemon(config)
+    peak, deadline = 0.0, time.monotonic() + 12
+    while time.monotonic() < deadline:
+        peak = max(peak, rss_mb(daemon.proc.pid))
+        time.sleep(0.2)
+    probes = [
+        daemon.value("contact_probes_total", channel=f"healthy-{i}", result="success")
+        for i in range(5)
+    ]
+    hardening_report.append(
+        {
+            "area": "Daemon",
+            "case": "18 hostile targets beside 5 healthy, 12 s",
+            "expected": f"RSS < {MEMORY_LIMIT_MB} MB, healthy every 1 s",
+            "observed": f"peak RSS {peak:.0f} MB, healthy probes {min(probes):.0f}"
+            f"–{max(probes):.0f}",
+            "seconds": "12",
+        }
+    )
+    assert peak < MEMORY_LIMIT_MB
+    assert min(probes) >= 10
