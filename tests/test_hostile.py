@@ -421,6 +421,7 @@ FIXED_CASES = {
     "self-signed certificate",
     "untrusted chain",
     "18 hostile targets beside 5 healthy, 12 s",
+    "peak RSS of the process running the probes",
 }
 
 
@@ -434,3 +435,22 @@ def test_hardening_table_in_docs_lists_every_case_when_compared_with_the_suite()
     }
     cases = {c[0] for c in RAW_CASES + DNS_CASES + SMTP_CASES + PAGE_CASES} | FIXED_CASES
     assert cases <= documented, cases - documented
+
+
+def test_test_process_memory_bounded_when_hostile_cases_have_run(
+    hardening_report: list[dict[str, Any]],
+):
+    """The probes above ran in this process: its peak RSS stayed under 300 MB."""
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    hardening_report.append(
+        {
+            "area": "Memory",
+            "case": "peak RSS of the process running the probes",
+            "expected": "< 300 MB",
+            "observed": f"{peak_mb:.0f} MB",
+            "seconds": "–",
+        }
+    )
+    assert peak_mb < 300

@@ -52,7 +52,6 @@ def loads_or_explains(path: Path) -> None:
         assert "\n" not in line
 
 
-
 @FUZZ
 @given(text=st.text(max_size=400))
 def test_any_text_is_loaded_or_explained_when_given_as_registry(tmp_path: Path, text: str):
