@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -27,6 +29,7 @@ from monitor.report import (
     incidents_table,
 )
 from monitor.rounds import Round, UnknownChannel, run_round, select_channels
+from monitor.sharding import shard_from
 from monitor.webconfig import WebConfigInvalid, load_web_config
 
 __all__ = ["main"]
@@ -75,6 +78,19 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="FILE",
         help="TLS and basic auth for every endpoint (Prometheus exporter web config format)",
+    )
+    run.add_argument(
+        "--shard",
+        default=None,
+        metavar="INDEX/COUNT",
+        help="probe only this shard's channels (also $CONTACT_MONITOR_SHARD, or a StatefulSet "
+        "ordinal with $CONTACT_MONITOR_SHARDS)",
+    )
+    run.add_argument(
+        "--location",
+        default=os.environ.get("CONTACT_MONITOR_LOCATION"),
+        metavar="NAME",
+        help="add location=NAME to every probe result (also $CONTACT_MONITOR_LOCATION)",
     )
     run.add_argument(
         "--history-db",
@@ -165,10 +181,15 @@ def _run(args: argparse.Namespace) -> int:
         raise _UsageError(str(exc)) from None
     try:
         web = load_web_config(args.web_config) if args.web_config else None
-    except WebConfigInvalid as exc:
+        shard = shard_from(args.shard)
+    except (WebConfigInvalid, ValueError) as exc:
         raise _UsageError(str(exc)) from None
+    if args.location is not None and not re.fullmatch(r"[\w.-]{1,64}", args.location):
+        raise _UsageError(f"invalid --location {args.location!r}: letters, digits, . _ -")
     configure_logging(args.log_level)
-    daemon = Daemon(args.config or default_config_path(), listen, args.history_db, web)
+    daemon = Daemon(
+        args.config or default_config_path(), listen, args.history_db, web, shard, args.location
+    )
     try:
         return asyncio.run(daemon.run())
     except OSError as exc:

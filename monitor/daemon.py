@@ -22,6 +22,7 @@ from monitor.history import History
 from monitor.loader import RegistryInvalid, load_registry
 from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler
+from monitor.sharding import Shard
 from monitor.state import State
 from monitor.web import create_app
 from monitor.webconfig import BasicAuth, WebConfig
@@ -58,11 +59,18 @@ class Daemon:
         listen: tuple[str, int],
         history_path: Path | None = None,
         web: WebConfig | None = None,
+        shard: Shard | None = None,
+        location: str | None = None,
     ) -> None:
         self.config_path = config_path
         self.listen = listen
         self.history_path = history_path
         self.web = web or WebConfig()
+        self.shard = shard or Shard(0, 1)
+        # Labels on every probe-result series: where it was probed from, and by which shard.
+        self.scope = {"location": location} if location else {}
+        if self.shard.count > 1:
+            self.scope["shard"] = str(self.shard)
 
         self._stop = asyncio.Event()
         self._file_stamp = self._stamp()
@@ -71,9 +79,9 @@ class Daemon:
         """Serve until SIGTERM/SIGINT; a bad registry at start raises `RegistryInvalid`."""
         registry = load_registry(self.config_path)
         self.history = self._open_history(registry)
-        self.state = State(registry, self.history)
+        self.state = State(registry, self.history, owns=self.shard.owns)
         self.state.record_reload(True)
-        self.metrics = MonitorMetrics(self.state)
+        self.metrics = MonitorMetrics(self.state, self.scope, self.shard)
         self.scheduler = ProbeScheduler(self.state, self.metrics, self.config_path.resolve().parent)
         sock = self._bind()
         app: Any = create_app(self.state, self.metrics, self.history)
@@ -100,8 +108,11 @@ class Daemon:
             "started",
             listen=f"{self.listen[0]}:{sock.getsockname()[1]}",
             config=str(self.config_path),
-            channels=len(self.state.channel_defs),
-            sources=len(self.state.source_defs),
+            channels=len(self.state.channels),
+            sources=len(self.state.sources),
+            registry_channels=len(self.state.channel_defs),
+            shard=str(self.shard),
+            location=self.scope.get("location"),
             pid=os.getpid(),
         )
         await self._stop.wait()

@@ -18,6 +18,7 @@ from monitor import __version__
 from monitor.config import Channel
 from monitor.hours import in_hours
 from monitor.model import FindingType
+from monitor.sharding import Shard, owner
 from monitor.state import ChannelState, State
 
 __all__ = ["MonitorMetrics", "StateCollector"]
@@ -30,9 +31,11 @@ LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 class MonitorMetrics:
     """The registry `/metrics` serves: state series, scheduler lag, build info, process."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(
+        self, state: State, scope: dict[str, str] | None = None, shard: Shard | None = None
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(StateCollector(state))
+        self.registry.register(StateCollector(state, scope or {}, shard or Shard(0, 1)))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         self.scheduler_lag = Histogram(
@@ -47,37 +50,68 @@ class MonitorMetrics:
         )
 
 
+class _Scoped:
+    """A metric family whose samples all carry this replica's scope labels (location, shard)."""
+
+    def __init__(self, family: GaugeMetricFamily | CounterMetricFamily, values: list[str]):
+        self.family = family
+        self.values = values
+
+    def add_metric(self, labels: list[str], value: float) -> None:
+        self.family.add_metric([*labels, *self.values], value)
+
+
 class _Families:
-    """Metric families by name, created on first use, for one scrape."""
+    """Metric families by name, created on first use, for one scrape. Families of probe
+    results carry the scope labels; registry facts (`scoped=False`) do not."""
 
-    def __init__(self) -> None:
+    def __init__(self, scope: dict[str, str]) -> None:
         self.items: dict[str, Metric] = {}
+        self.scope = scope
 
-    def gauge(self, name: str, doc: str, labels: list[str]) -> GaugeMetricFamily:
-        if name not in self.items:
-            self.items[name] = GaugeMetricFamily(name, doc, labels=labels)
-        return self.items[name]  # type: ignore[return-value]
+    def gauge(self, name: str, doc: str, labels: list[str], scoped: bool = True) -> _Scoped:
+        return self._family(GaugeMetricFamily, name, doc, labels, scoped)
 
-    def counter(self, name: str, doc: str, labels: list[str]) -> CounterMetricFamily:
+    def counter(self, name: str, doc: str, labels: list[str]) -> _Scoped:
+        return self._family(CounterMetricFamily, name, doc, labels, True)
+
+    def _family(self, kind: type, name: str, doc: str, labels: list[str], scoped: bool) -> _Scoped:
+        extra = dict(self.scope) if scoped else {}
         if name not in self.items:
-            self.items[name] = CounterMetricFamily(name, doc, labels=labels)
-        return self.items[name]  # type: ignore[return-value]
+            self.items[name] = kind(name, doc, labels=[*labels, *extra])
+        return _Scoped(self.items[name], list(extra.values()))  # type: ignore[arg-type]
 
 
 class StateCollector(Collector):
     """Reads the state at every scrape; never raises for a missing piece, leaves it out."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, scope: dict[str, str], shard: Shard) -> None:
         self.state = state
+        self.scope = scope
+        self.shard = shard
 
     def collect(self) -> Iterator[Metric]:
-        families = _Families()
+        families = _Families(self.scope)
         now = datetime.datetime.now(datetime.UTC)
         timezone = self.state.registry.defaults.timezone
         for key, channel in self.state.channel_defs.items():
             labels = [key[0], key[1], channel.kind, channel.service]
             self._channel_info(families, labels, channel, in_hours(channel.hours, now, timezone))
-            self._channel_result(families, labels, self.state.channels[key])
+            if self.shard.count > 1:
+                families.gauge(
+                    "contact_channel_shard_info",
+                    "1 with the shard that owns each registry channel.",
+                    [*CHANNEL_LABELS, "owner"],
+                    scoped=False,
+                ).add_metric(
+                    [
+                        *labels,
+                        f"{owner(f'{key[0]}/{key[1]}', self.shard.count)}/{self.shard.count}",
+                    ],
+                    1,
+                )
+            if key in self.state.channels:
+                self._channel_result(families, labels, self.state.channels[key])
         self._objectives(families)
         self._sources(families)
         self._findings(families)
@@ -90,14 +124,19 @@ class StateCollector(Collector):
             "contact_channel_info",
             "A channel of the registry; always 1.",
             [*CHANNEL_LABELS, "status", "contact"],
+            scoped=False,
         ).add_metric([*labels, channel.status, channel.contact], 1)
         f.gauge(
-            "contact_channel_deprecated", "1 when the channel is deprecated.", CHANNEL_LABELS
+            "contact_channel_deprecated",
+            "1 when the channel is deprecated.",
+            CHANNEL_LABELS,
+            scoped=False,
         ).add_metric(labels, int(channel.status == "deprecated"))
         f.gauge(
             "contact_channel_in_hours",
             "1 while the channel is inside its business hours.",
             CHANNEL_LABELS,
+            scoped=False,
         ).add_metric(labels, int(open_now))
 
     @staticmethod
@@ -144,7 +183,9 @@ class StateCollector(Collector):
             "contact_service_availability_objective_ratio",
             "Availability objective of each service (SLO alerts compare to it).",
             ["org", "service"],
+            scoped=False,
         )
+
         default = self.state.registry.defaults.availability_objective
         for org in self.state.registry.organizations:
             for service in sorted({c.service for c in org.channels}):

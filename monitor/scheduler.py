@@ -110,20 +110,22 @@ class ProbeScheduler:
         self._add_jobs(new, added)
         return {"added": len(added), "removed": len(removed), "rescheduled": len(changed)}
 
-    @staticmethod
-    def _job_specs(registry: Registry) -> dict[str, float]:
-        """Job id -> interval, for every channel and source."""
+    def _job_specs(self, registry: Registry) -> dict[str, float]:
+        """Job id -> interval, for every channel and source this replica owns."""
         defaults = registry.defaults
+        owns = self.state.owns
         specs: dict[str, float] = {}
         for org in registry.organizations:
             for channel in org.channels:
-                specs[_job_id("channel", org.id, channel.id)] = (
-                    channel.interval or defaults.interval
-                )
+                if owns(f"{org.id}/{channel.id}"):
+                    specs[_job_id("channel", org.id, channel.id)] = (
+                        channel.interval or defaults.interval
+                    )
             for source in org.sources:
-                specs[_job_id("source", org.id, source.id)] = (
-                    source.interval or defaults.source_interval
-                )
+                if owns(f"{org.id}/{source.id}"):
+                    specs[_job_id("source", org.id, source.id)] = (
+                        source.interval or defaults.source_interval
+                    )
         return specs
 
     def _add_jobs(self, registry: Registry, specs: dict[str, float]) -> None:

@@ -8,6 +8,7 @@ snapshot between two awaits.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -53,9 +54,15 @@ class ReloadStatus:
 class State:
     """Latest results and findings for the registry in force."""
 
-    def __init__(self, registry: Registry, history: History | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        history: History | None = None,
+        owns: Callable[[str], bool] = lambda key: True,
+    ) -> None:
         self.registry = registry
         self.history = history
+        self.owns = owns  # whether this replica probes the channel or source "org/id"
         self.channels: dict[ChannelKey, ChannelState] = {}
         self.sources: dict[SourceKey, SourceState] = {}
         self.findings: dict[SourceKey, list[Finding]] = {}
@@ -72,8 +79,17 @@ class State:
         self.source_defs: dict[SourceKey, Source] = {
             (org.id, s.id): s for org in self.registry.organizations for s in org.sources
         }
-        self.channels = {k: self.channels.get(k, ChannelState()) for k in self.channel_defs}
-        self.sources = {k: self.sources.get(k, SourceState()) for k in self.source_defs}
+        # Results are kept for what this replica probes; definitions for the whole registry.
+        self.channels = {
+            k: self.channels.get(k, ChannelState())
+            for k in self.channel_defs
+            if self.owns(f"{k[0]}/{k[1]}")
+        }
+        self.sources = {
+            k: self.sources.get(k, SourceState())
+            for k in self.source_defs
+            if self.owns(f"{k[0]}/{k[1]}")
+        }
 
     def set_registry(self, registry: Registry) -> None:
         """Swap in a new registry: keep state of what stays, forget what went, re-judge drift."""

@@ -55,9 +55,10 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
     month = history.uptime_all(now - DAYS * 86400) if history else {}
     moment = datetime.datetime.now(datetime.UTC)
     organisations: dict[str, dict[str, list[_Row]]] = {}
-    for (org, ident), channel in state.channel_defs.items():
-        current = state.channels[(org, ident)]
+    for (org, ident), current in state.channels.items():  # what this replica probes
+        channel = state.channel_defs[(org, ident)]
         days = daily.get((org, ident), {})
+
         row = _Row(
             org,
             channel,

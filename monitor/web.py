@@ -188,8 +188,9 @@ def create_app(state: State, metrics: MonitorMetrics, history: History | None = 
 
 def channel_rows(state: State) -> list[ChannelOut]:
     rows = []
-    for (org, ident), channel in state.channel_defs.items():
-        current = state.channels[(org, ident)]
+    for (org, ident), current in state.channels.items():  # what this replica probes
+        channel = state.channel_defs[(org, ident)]
+
         result = current.result
         rows.append(
             ChannelOut(

@@ -13,6 +13,7 @@ OUT = Path(__file__).resolve().parent.parent / "dashboards" / "contact-monitor.j
 DS = {"type": "prometheus", "uid": "${datasource}"}
 SEL = 'org=~"$org",service=~"$service",kind=~"$kind",channel=~"$channel"'
 ORG = 'org=~"$org"'
+RESULT = SEL + ',location=~"$location"'  # probe results carry a location, registry facts not
 FIELD_LINK = {
     "title": "Details of ${__field.labels.channel}",
     "url": "/d/contact-monitor/contact-monitor?var-org=${__field.labels.org}"
@@ -166,7 +167,7 @@ def panels() -> list[dict]:
         row("Overview", 0),
         stat(
             "Channels down",
-            f"count((contact_channel_up{{{SEL}}} == 0) {active}) or vector(0)",
+            f"count((contact_channel_up{{{RESULT}}} == 0) {active}) or vector(0)",
             (0, 1, 4, 4),
             "Active channels whose damped state is down.",
             [(None, "green"), (1, "red")],
@@ -211,7 +212,7 @@ def panels() -> list[dict]:
         panel(
             "state-timeline",
             "Channel state by service",
-            [target(f"contact_channel_up{{{SEL}}}", "{{service}} / {{channel}}")],
+            [target(f"contact_channel_up{{{RESULT}}}", "{{service}} / {{channel}}")],
             (0, 6, 14, 10),
             "Damped up/down state of every channel, grouped by service.",
             fieldConfig={
@@ -225,7 +226,7 @@ def panels() -> list[dict]:
         ),
         table(
             "Failing channels and why",
-            [target(f"contact_probe_failure_info{{{SEL}}} == 1", instant=True)],
+            [target(f"contact_probe_failure_info{{{RESULT}}} == 1", instant=True)],
             (14, 6, 10, 10),
             "Latest failure reason of every channel whose last probe failed; click for details.",
             CHANNEL_LINK,
@@ -316,14 +317,14 @@ def panels() -> list[dict]:
         row("Latency and certificates", 34),
         timeseries(
             "Probe duration",
-            [target(f"contact_probe_duration_seconds{{{SEL}}}", "{{channel}}")],
+            [target(f"contact_probe_duration_seconds{{{RESULT}}}", "{{channel}}")],
             (0, 35, 8, 8),
             "Duration of the latest probe of each channel.",
             unit="s",
         ),
         timeseries(
             "HTTP phases (mean over channels)",
-            [target(f"avg by (phase) (contact_probe_http_phase_seconds{{{SEL}}})", "{{phase}}")],
+            [target(f"avg by (phase) (contact_probe_http_phase_seconds{{{RESULT}}})", "{{phase}}")],
             (8, 35, 8, 8),
             "Connect, TLS, request, server and transfer time.",
             unit="s",
@@ -333,7 +334,8 @@ def panels() -> list[dict]:
             "Certificate days left",
             [
                 target(
-                    f"(contact_probe_tls_cert_expiry_timestamp_seconds{{{SEL}}} - time()) / 86400",
+                    f"(contact_probe_tls_cert_expiry_timestamp_seconds{{{RESULT}}}"
+                    " - time()) / 86400",
                     "{{channel}}",
                 )
             ],
@@ -357,19 +359,42 @@ def panels() -> list[dict]:
         row("E-mail", 43),
         table(
             "MX records",
-            [target(f"contact_probe_mx_records{{{SEL}}}", instant=True)],
+            [target(f"contact_probe_mx_records{{{RESULT}}}", instant=True)],
             (0, 44, 12, 7),
             "MX records of each e-mail channel's domain.",
             CHANNEL_LINK,
         ),
         table(
             "SMTP stage reached",
-            [target(f"contact_probe_smtp_stage_info{{{SEL}}} == 1", instant=True)],
+            [target(f"contact_probe_smtp_stage_info{{{RESULT}}} == 1", instant=True)],
             (12, 44, 12, 7),
             "How far the latest SMTP session got: done is healthy.",
             CHANNEL_LINK,
         ),
-        row("Monitor health", 51),
+        row("Locations", 51),
+        table(
+            "Share of locations seeing each channel down",
+            [
+                target(
+                    "(channel:contact_locations_down:count"
+                    " / channel:contact_locations_probing:count) or on (org, channel)"
+                    " (1 - max by (org, channel, kind, service) "
+                    f"(contact_channel_up{{{RESULT}}}))",
+                    instant=True,
+                )
+            ],
+            (0, 52, 12, 8),
+            "1 = every location agrees it is down (the quorum alert fires above 0.5); "
+            "with one location, 0 or 1.",
+            CHANNEL_LINK,
+        ),
+        timeseries(
+            "Channels seen down, by location",
+            [target(f"count by (location) (contact_channel_up{{{RESULT}}} == 0)", "{{location}}")],
+            (12, 52, 12, 8),
+            "A location alone with many failures is our network, not the channels.",
+        ),
+        row("Monitor health", 60),
         timeseries(
             "Scheduler lag",
             [
@@ -385,7 +410,7 @@ def panels() -> list[dict]:
                     ref="B",
                 ),
             ],
-            (0, 52, 8, 7),
+            (0, 61, 8, 7),
             "Actual minus planned start of probes.",
             unit="s",
         ),
@@ -393,18 +418,18 @@ def panels() -> list[dict]:
             "Probes per second",
             [
                 target(
-                    f"sum by (result) (rate(contact_probes_total{{{SEL}}}[$__rate_interval]))",
+                    f"sum by (result) (rate(contact_probes_total{{{RESULT}}}[$__rate_interval]))",
                     "{{result}}",
                 )
             ],
-            (8, 52, 8, 7),
+            (8, 61, 8, 7),
             "Probe rate by result.",
             unit="ops",
         ),
         timeseries(
             "Monitor memory",
             [target('process_resident_memory_bytes{job="contact-monitor"}', "{{instance}}")],
-            (16, 52, 8, 7),
+            (16, 61, 8, 7),
             "Resident memory of each contact-monitor process.",
             unit="bytes",
         ),
@@ -451,6 +476,7 @@ def dashboard() -> dict:
                     "label_values(contact_channel_info"
                     '{org=~"$org",service=~"$service",kind=~"$kind"}, channel)',
                 ),
+                variable("location", "Location", "label_values(contact_probe_success, location)"),
             ]
         },
         "panels": [{**p, "id": i} for i, p in enumerate(panels(), start=1)],

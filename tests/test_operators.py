@@ -152,7 +152,8 @@ def test_dashboard_uses_datasource_variable_when_imported():
     dashboard = json.loads(DASHBOARD.read_text())
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["datasource"]["type"] == "datasource"
-    assert {"org", "service", "kind", "channel"} <= set(variables)
+    assert {"org", "service", "kind", "channel", "location"} <= set(variables)
+
     assert dashboard["schemaVersion"] >= 39
     panels = [p for p in dashboard["panels"] if p["type"] != "row"]
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])

@@ -117,7 +117,7 @@ def dashboard_queries() -> list[str]:
     dashboard = json.loads((ROOT / "dashboards" / "contact-monitor.json").read_text())
     exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     return [
-        re.sub(r"\$(org|service|kind|channel)\b", ".*", e).replace(
+        re.sub(r"\$(org|service|kind|channel|location)\b", ".*", e).replace(
             "$__rate_interval", RATE_INTERVAL
         )
         for e in exprs
