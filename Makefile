@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config/channels.yaml
 
-.PHONY: setup system test lint run check validate clean
+.PHONY: setup system test lint run check validate clean bench
 
 setup: $(STAMP)
 
@@ -21,7 +21,7 @@ system:
 	bash scripts/setup-system.sh
 
 lint: $(STAMP)
-	$(BIN)/ruff check monitor tests scripts
+	$(BIN)/ruff check monitor tests scripts bench
 
 test: lint system
 	$(BIN)/python -m pytest
@@ -35,5 +35,11 @@ check: $(STAMP)
 run: $(STAMP)
 	$(BIN)/contact-monitor run --config $(CONFIG)
 
+# The benchmark (about 10 minutes): nginx, dnsmasq and blackbox_exporter from Debian.
+bench: $(STAMP)
+	bash scripts/setup-system.sh --bench
+	cd bench && ../$(BIN)/python run.py
+
 clean:
+
 	rm -rf $(VENV) .pytest_cache .ruff_cache

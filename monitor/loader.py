@@ -22,6 +22,9 @@ __all__ = ["ConfigIssue", "RegistryInvalid", "default_config_path", "load_regist
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES = 200_000  # after alias expansion: stops "billion laughs" documents
+# libyaml's parser when PyYAML has it: a 10,000-channel registry loads several times faster.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 PathKey = tuple[str | int, ...]
 _PLAIN_KEY = re.compile(r"[A-Za-z_$][\w$-]{0,63}")
@@ -96,9 +99,9 @@ def _read_text(path: Path, name: str) -> str:
 
 def _parse_yaml(text: str, name: str) -> tuple[dict[PathKey, int], Any]:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
         lines = _index_lines(root, name)
-        data = yaml.load(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

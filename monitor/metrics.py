@@ -8,7 +8,7 @@ import platform
 from collections.abc import Iterator
 from typing import get_args
 
-from prometheus_client import CollectorRegistry, Histogram, Info
+from prometheus_client import CollectorRegistry, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
@@ -45,9 +45,22 @@ class MonitorMetrics:
             buckets=LAG_BUCKETS,
             registry=self.registry,
         )
+        self._lag_max: dict[str, float] = {}
+        self.scheduler_lag_max = Gauge(
+            "contact_scheduler_lag_max_seconds",
+            "Largest delay between a probe's planned and actual start since the process began.",
+            ["job"],
+            registry=self.registry,
+        )
         Info("contact_monitor_build", "Version of contact-monitor.", registry=self.registry).info(
             {"version": __version__, "python_version": platform.python_version()}
         )
+
+    def observe_lag(self, job: str, seconds: float) -> None:
+        self.scheduler_lag.labels(job).observe(seconds)
+        if seconds > self._lag_max.get(job, -1.0):
+            self._lag_max[job] = seconds
+            self.scheduler_lag_max.labels(job).set(seconds)
 
 
 class _Scoped:
@@ -263,29 +276,27 @@ class StateCollector(Collector):
         ).add_metric([], int(self.state.first_round_done()))
 
 
+# Probe details that become a gauge of their own: detail key, metric name, help.
+_DETAIL_GAUGES = (
+    (
+        "status_code",
+        "contact_probe_http_status_code",
+        "HTTP status of the latest probe's last hop.",
+    ),
+    ("redirects", "contact_probe_http_redirects", "Redirects followed by the latest probe."),
+    (
+        "cert_not_after",
+        "contact_probe_tls_cert_expiry_timestamp_seconds",
+        "When the served certificate expires.",
+    ),
+    ("mx_count", "contact_probe_mx_records", "MX records of the e-mail domain."),
+)
+
+
 def _detail_metrics(f: _Families, labels: list[str], details: dict) -> None:
-    if "status_code" in details:
-        f.gauge(
-            "contact_probe_http_status_code",
-            "HTTP status of the latest probe's last hop.",
-            CHANNEL_LABELS,
-        ).add_metric(labels, details["status_code"])
-    if "redirects" in details:
-        f.gauge(
-            "contact_probe_http_redirects",
-            "Redirects followed by the latest probe.",
-            CHANNEL_LABELS,
-        ).add_metric(labels, details["redirects"])
-    if "cert_not_after" in details:
-        f.gauge(
-            "contact_probe_tls_cert_expiry_timestamp_seconds",
-            "When the served certificate expires.",
-            CHANNEL_LABELS,
-        ).add_metric(labels, details["cert_not_after"])
-    if "mx_count" in details:
-        f.gauge(
-            "contact_probe_mx_records", "MX records of the e-mail domain.", CHANNEL_LABELS
-        ).add_metric(labels, details["mx_count"])
+    for key, name, doc in _DETAIL_GAUGES:
+        if key in details:
+            f.gauge(name, doc, CHANNEL_LABELS).add_metric(labels, details[key])
     if "smtp_stage" in details:
         f.gauge(
             "contact_probe_smtp_stage_info",

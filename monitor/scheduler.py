@@ -185,7 +185,8 @@ class ProbeScheduler:
         async with self._limit, host_limit:
             if planned is not None:
                 lag = max(0.0, (self._now() - planned).total_seconds())
-                self.metrics.scheduler_lag.labels(kind).observe(lag)
+                self.metrics.observe_lag(kind, lag)
+
             started = time.monotonic()
             if kind == "channel":
                 result = await probe_channel(target, ctx)

@@ -10,6 +10,12 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ "${1:-}" = "--bench" ]; then  # the benchmark's targets and its point of comparison
+  command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+  command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
+  command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
+fi
+
 [ ${#need[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo="sudo"

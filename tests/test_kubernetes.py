@@ -37,8 +37,10 @@ def test_configmap_carries_the_shipped_registry():
     sys.path.insert(0, str(ROOT / "scripts"))
     import build_configmap
 
-    assert manifest("configmap.yaml")["data"]["channels.yaml"] == (
-        ROOT / "config" / "channels.yaml").read_text()
+    assert (
+        manifest("configmap.yaml")["data"]["channels.yaml"]
+        == (ROOT / "config" / "channels.yaml").read_text()
+    )
     assert (DEPLOY / "configmap.yaml").read_text() == build_configmap.render()
 
 
@@ -52,8 +54,10 @@ def test_statefulset_shards_by_ordinal_and_probes_health():
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert "--config=/etc/contact-monitor/channels.yaml" in container["args"]
     assert container["resources"]["limits"]["memory"]
-    assert manifest("statefulset.yaml")["spec"]["template"]["spec"]["volumes"][0][
-        "configMap"]["name"] == manifest("configmap.yaml")["metadata"]["name"]
+    assert (
+        manifest("statefulset.yaml")["spec"]["template"]["spec"]["volumes"][0]["configMap"]["name"]
+        == manifest("configmap.yaml")["metadata"]["name"]
+    )
 
 
 def test_podmonitor_selects_the_pods_and_their_metrics_port():

@@ -80,8 +80,7 @@ EXPECTED_ERRORS = {
     ],
     "invalid-version.yaml": [":1: version: Input should be 1 (got 2)"],
     "invalid-yaml-syntax.yaml": [
-        ":5: invalid YAML: while parsing a flow node expected the node content, "
-        "but found '<stream end>'"
+        ":5: invalid YAML: while parsing a flow node did not find expected node content"
     ],
 }
 

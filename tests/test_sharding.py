@@ -39,8 +39,9 @@ def test_shard_read_from_option_environment_and_pod_name():
     """--shard wins, then $CONTACT_MONITOR_SHARD, then the StatefulSet ordinal."""
     assert shard_from("1/3", {"CONTACT_MONITOR_SHARD": "2/3"}) == Shard(1, 3)
     assert shard_from(None, {"CONTACT_MONITOR_SHARD": "2/3"}) == Shard(2, 3)
-    assert shard_from(None, {"CONTACT_MONITOR_SHARDS": "4",
-                             "HOSTNAME": "contact-monitor-3"}) == Shard(3, 4)
+    assert shard_from(
+        None, {"CONTACT_MONITOR_SHARDS": "4", "HOSTNAME": "contact-monitor-3"}
+    ) == Shard(3, 4)
     assert shard_from(None, {}) == Shard(0, 1)
 
 
@@ -56,18 +57,42 @@ def test_one_series_per_channel_when_three_replicas_are_scraped_by_prometheus(
 ):
     """Three real daemons (--shard 0/3, 1/3, 2/3) on one registry, one real Prometheus:
     exactly one contact_probe_success series per channel, and info for all from each."""
-    channels = [{"id": f"line-{i}", "kind": "phone", "phone": f"8 800 555-{i // 100 + 10:02d}-"
-                 f"{i % 100:02d}"} for i in range(40)]
+    channels = [
+        {
+            "id": f"line-{i}",
+            "kind": "phone",
+            "phone": f"8 800 555-{i // 100 + 10:02d}-{i % 100:02d}",
+        }
+        for i in range(40)
+    ]
     config = tmp_path / "channels.yaml"
-    config.write_text(yaml.safe_dump({"version": 1, "defaults": {"interval": "1s"},
-                                      "organizations": [{"id": "acme", "channels": channels}]}))
-    replicas = [start_daemon(config, extra_args=["--shard", f"{i}/3", "--location", "lab"])
-                for i in range(3)]
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "defaults": {"interval": "1s"},
+                "organizations": [{"id": "acme", "channels": channels}],
+            }
+        )
+    )
+    replicas = [
+        start_daemon(config, extra_args=["--shard", f"{i}/3", "--location", "lab"])
+        for i in range(3)
+    ]
     prometheus_yml = tmp_path / "prometheus.yml"
-    prometheus_yml.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s"},
-        "scrape_configs": [{"job_name": "contact-monitor", "static_configs": [
-            {"targets": [f"127.0.0.1:{r.port}" for r in replicas]}]}]}))
+    prometheus_yml.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s"},
+                "scrape_configs": [
+                    {
+                        "job_name": "contact-monitor",
+                        "static_configs": [{"targets": [f"127.0.0.1:{r.port}" for r in replicas]}],
+                    }
+                ],
+            }
+        )
+    )
     assert shutil.which("prometheus")
     prometheus = start_prometheus(prometheus_yml)
 
@@ -82,6 +107,8 @@ def test_one_series_per_channel_when_three_replicas_are_scraped_by_prometheus(
     assert shards == {"0/3", "1/3", "2/3"}
     assert {r["metric"]["location"] for r in query("contact_probe_success")} == {"lab"}
     assert query("count(contact_channel_info)")[0]["value"][1] == "120"  # 40 from each
-    unassigned = query("count(group by (org, channel) (contact_channel_info) unless on "
-                       "(org, channel) contact_probe_success) or vector(0)")
+    unassigned = query(
+        "count(group by (org, channel) (contact_channel_info) unless on "
+        "(org, channel) contact_probe_success) or vector(0)"
+    )
     assert unassigned[0]["value"][1] == "0"

@@ -54,7 +54,9 @@ _BY_KIND = {
 def probers_for(channel: Channel) -> tuple[str, ...]:
     """Names of the probers a channel needs, in order; each runs only if the one before passed."""
     if channel.kind == "email":
-        return ("mx", "smtp") if channel.smtp != "off" else ("mx",)
+        # The SMTP probe looks the MX hosts up itself, and fails with the MX reasons.
+        return ("smtp",) if channel.smtp != "off" else ("mx",)
+
     return _BY_KIND[channel.kind]
 
 

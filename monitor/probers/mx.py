@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 import dns.exception
 import dns.name
@@ -14,7 +15,7 @@ from monitor.config import EmailChannel
 from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers._base import ProbeContext, guarded
 
-__all__ = ["MailHost", "mail_hosts", "probe_mx"]
+__all__ = ["MailHost", "mail_hosts", "mx_details", "probe_mx"]
 
 
 @dataclass(frozen=True)
@@ -81,14 +82,15 @@ async def _addresses(ctx: ProbeContext, name: str) -> tuple[str, ...]:
 @guarded
 async def probe_mx(channel: EmailChannel, ctx: ProbeContext) -> ProbeResult:
     """Succeeds when the address's domain has at least one MX host with an address."""
-    hosts = await mail_hosts(channel.domain, ctx)
-    return ProbeResult(
-        True,
-        details={
-            "mx_count": len(hosts),
-            "mx_hosts": [
-                {"host": h.name, "preference": h.preference, "addresses": list(h.addresses)}
-                for h in hosts
-            ],
-        },
-    )
+    return ProbeResult(True, details=mx_details(await mail_hosts(channel.domain, ctx)))
+
+
+def mx_details(hosts: list[MailHost]) -> dict[str, Any]:
+    """What an MX lookup found, as probe details."""
+    return {
+        "mx_count": len(hosts),
+        "mx_hosts": [
+            {"host": h.name, "preference": h.preference, "addresses": list(h.addresses)}
+            for h in hosts
+        ],
+    }

@@ -10,7 +10,7 @@ import aiosmtplib
 from monitor.config import EmailChannel
 from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers._base import ProbeContext, failure_from_exception, guarded
-from monitor.probers.mx import MailHost, mail_hosts
+from monitor.probers.mx import MailHost, mail_hosts, mx_details
 
 __all__ = ["probe_smtp"]
 
@@ -20,8 +20,13 @@ LOCAL_HOSTNAME = "contact-monitor.invalid"
 @guarded
 async def probe_smtp(channel: EmailChannel, ctx: ProbeContext) -> ProbeResult:
     """Talks to the most preferred MX host that has an address, as a sender's MTA would."""
-    host = next(h for h in await mail_hosts(channel.domain, ctx) if h.addresses)
-    details: dict[str, Any] = {"smtp_host": host.name, "smtp_port": channel.smtp_port}
+    hosts = await mail_hosts(channel.domain, ctx)  # the MX check is part of this probe
+    host = next(h for h in hosts if h.addresses)
+    details: dict[str, Any] = {
+        **mx_details(hosts),
+        "smtp_host": host.name,
+        "smtp_port": channel.smtp_port,
+    }
     client = aiosmtplib.SMTP(
         hostname=host.addresses[0],
         port=channel.smtp_port,
