@@ -7,6 +7,7 @@ so each error can name the exact place in the file.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import zoneinfo
@@ -90,6 +91,7 @@ _DAY_ALIASES = {"daily": "mon-sun", "weekdays": "mon-fri", "weekends": "sat-sun"
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
 
 
+@functools.cache  # a few distinct strings, read for every channel at every scrape
 def parse_days(spec: str) -> frozenset[int]:
     """Weekday numbers (Monday 0) from `mon-fri`, `mon,wed,fri`, `sat-sun`, `weekdays`."""
     days: set[int] = set()
@@ -102,6 +104,7 @@ def parse_days(spec: str) -> frozenset[int]:
     return frozenset(days)
 
 
+@functools.cache
 def clock_minutes(value: str) -> int:
     """Minutes after midnight from `HH:MM` (`24:00` allowed as the end of a day)."""
     if not _CLOCK.match(value):
