@@ -20,8 +20,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 from monitor.config import Channel, EmailChannel, Registry, Source, TcpChannel, WebChannel
 from monitor.metrics import MonitorMetrics
 from monitor.probers import (
-    ProbeContext,
-    close_probe_context,
     make_probe_context,
     probe_channel,
     probe_source,
@@ -66,7 +64,6 @@ class ProbeScheduler:
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self._planned: dict[str, datetime.datetime] = {}
         self._in_flight: set[asyncio.Task] = set()
-        self._retired: list[ProbeContext] = []
         self._ctx = make_probe_context(state.registry.defaults, base_dir)
         self._limit = asyncio.Semaphore(state.registry.defaults.concurrency)
         self._host_limits: dict[str, asyncio.Semaphore] = {}
@@ -87,15 +84,12 @@ class ProbeScheduler:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-        for ctx in [*self._retired, self._ctx]:
-            await close_probe_context(ctx)
 
     # --- registry changes ---------------------------------------------------------------
 
     def sync(self, old: Registry, new: Registry) -> dict[str, int]:
         """Add, remove and reschedule only the jobs whose definition changed."""
         if old.defaults != new.defaults:
-            self._retired.append(self._ctx)
             self._ctx = make_probe_context(new.defaults, self.base_dir)
             self._limit = asyncio.Semaphore(new.defaults.concurrency)
             self._host_limits.clear()

@@ -125,6 +125,7 @@ def dns_zone() -> DnsZone:
             "noaddress.test": [(10, "ghost.noaddress.test")],
             "nomx.test": [],
             "big.test": [(10, MAIL_HOST)],
+            "glue.test": [(10, MAIL_HOST)],
         },
         a={
             MAIL_HOST: ["127.0.0.1"],
@@ -135,6 +136,7 @@ def dns_zone() -> DnsZone:
         servfail={"servfail.test"},
         silent={"silent.test"},
         truncated={"big.test"},
+        glue={"glue.test"},
     )
 
 

@@ -83,13 +83,14 @@ class _RoutingServer(ThreadingHTTPServer):
 
 @dataclass
 class HttpServer:
-    """An HTTP or HTTPS server on 127.0.0.1 serving `routes` (path -> route)."""
+    """An HTTP or HTTPS server on loopback serving `routes` (path -> route)."""
 
     routes: dict[str, Route] = field(default_factory=dict)
     tls: ssl.SSLContext | None = None
+    bind: str = "127.0.0.1"
 
     def __enter__(self) -> HttpServer:
-        self._server = _RoutingServer(("127.0.0.1", 0), _Handler)
+        self._server = _RoutingServer((self.bind, 0), _Handler)
         self._server.routes = self.routes
         self._server.requests = []
         if self.tls is not None:
@@ -171,6 +172,8 @@ class DnsZone:
     servfail: set[str] = field(default_factory=set)
     silent: set[str] = field(default_factory=set)
     truncated: set[str] = field(default_factory=set)  # over UDP: TC bit, no answer
+    glue: set[str] = field(default_factory=set)  # MX answers that carry the hosts' A records
+    queries: list[tuple[str, str]] = field(default_factory=list)  # (name, type) as asked
 
 
 class _ZoneResolver(BaseResolver):
@@ -180,6 +183,7 @@ class _ZoneResolver(BaseResolver):
     def resolve(self, request: DNSRecord, handler: object) -> DNSRecord:
         name = str(request.q.qname).rstrip(".").lower()
         qtype = QTYPE[request.q.qtype]
+        self.zone.queries.append((name, qtype))
         reply = request.reply()
         if name in self.zone.silent:
             raise DNSError("silent")  # dnslib sends nothing back
@@ -194,6 +198,8 @@ class _ZoneResolver(BaseResolver):
         elif qtype == "MX":
             for preference, exchange in self.zone.mx.get(name, []):
                 reply.add_answer(RR(name, QTYPE.MX, rdata=MX(exchange, preference), ttl=60))
+                for address in self.zone.a.get(exchange, []) if name in self.zone.glue else []:
+                    reply.add_ar(RR(exchange, QTYPE.A, rdata=A(address), ttl=60))
         elif qtype == "A":
             for address in self.zone.a.get(name, []):
                 reply.add_answer(RR(name, QTYPE.A, rdata=A(address), ttl=60))

@@ -355,27 +355,32 @@ async def test_source_scan_bounded_when_page_is_hostile(
 
 
 async def test_redirect_into_loopback_refused_when_target_is_public(
-    http_server: HttpServer, hardening_report: list[dict[str, Any]]
+    http_server: HttpServer,
+    ctx: ProbeContext,
+    hardening_report: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
 ):
     """A public page redirecting to 127.0.0.1 (or the metadata address) is refused."""
-    import respx
+    from monitor.probers import http as http_prober
 
-    from monitor.config import Defaults
-    from monitor.probers import probe_context
+    # The "public" site is a real server on 127.0.0.2, which the monitor is told is public;
+    # every other address is judged as usual.
+    judge = http_prober.is_internal_host
 
-    async with probe_context(Defaults(timeout=TIMEOUT), Path("/")) as plain:
-        with respx.mock(assert_all_called=False) as mock:
-            # Public addresses answered by the mock: nothing is sent to them. Only the
-            # loopback server is real, to show that no request reaches it.
-            mock.get("https://1.2.3.4/").respond(
-                302, headers={"Location": http_server.url("/admin")}
-            )
-            mock.get("https://1.2.3.5/").respond(
-                302, headers={"Location": "http://169.254.169.254/latest/meta-data/"}
-            )
-            mock.route(host="127.0.0.1").pass_through()
-            to_loopback = await probe_http(web("https://1.2.3.4/"), plain)
-            to_metadata = await probe_http(web("https://1.2.3.5/"), plain)
+    async def public_127_0_0_2(host: str | None) -> bool:
+        return False if host == "127.0.0.2" else await judge(host)
+
+    monkeypatch.setattr(http_prober, "is_internal_host", public_127_0_0_2)
+    public = HttpServer(
+        {
+            "/to-loopback": redirect(http_server.url("/admin")),
+            "/to-metadata": redirect("http://169.254.169.254/latest/meta-data/"),
+        },
+        bind="127.0.0.2",
+    )
+    with public:
+        to_loopback = await probe_http(web(public.url("/to-loopback", "127.0.0.2")), ctx)
+        to_metadata = await probe_http(web(public.url("/to-metadata", "127.0.0.2")), ctx)
     record(
         hardening_report,
         "Redirects",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from conftest import MAIL_DOMAIN, MAIL_HOST
+from servers import DnsZone
 
 from monitor.config import EmailChannel
 from monitor.probers import ProbeContext, probe_mx
@@ -22,6 +23,16 @@ async def test_success_when_domain_has_mx_with_address(ctx: ProbeContext):
         "preference": 10,
         "addresses": ["127.0.0.1"],
     }
+
+
+async def test_addresses_from_additional_section_when_server_sends_them(
+    ctx: ProbeContext, dns_zone: DnsZone
+):
+    """When the MX answer carries the host's addresses, no A or AAAA query follows."""
+    result = await probe_mx(email("help@glue.test"), ctx)
+    assert result.success, result
+    assert result.details["mx_hosts"][0]["addresses"] == ["127.0.0.1"]
+    assert dns_zone.queries == [("glue.test", "MX")]
 
 
 async def test_domain_is_case_insensitive_when_address_has_capitals(ctx: ProbeContext):

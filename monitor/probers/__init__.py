@@ -10,7 +10,6 @@ from monitor.model import ProbeResult
 from monitor.probers._base import (
     ProbeContext,
     Prober,
-    close_probe_context,
     make_probe_context,
     probe_context,
 )
@@ -25,7 +24,6 @@ __all__ = [
     "PROBERS",
     "ProbeContext",
     "Prober",
-    "close_probe_context",
     "make_probe_context",
     "probe_channel",
     "probe_context",

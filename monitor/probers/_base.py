@@ -14,10 +14,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urljoin, urlsplit
 
 import dns.asyncresolver
-import httpx
+import h11
 
 from monitor.config import Defaults
 from monitor.model import ProbeFailure, ProbeResult
@@ -30,21 +29,18 @@ __all__ = [
     "probe_context",
 ]
 
-USER_AGENT = "contact-monitor/0.1 (+https://github.com/contact-monitor)"
-
 T = TypeVar("T")
 Prober = Callable[[Any, "ProbeContext"], Awaitable[ProbeResult]]
 
 
 @dataclass(frozen=True)
 class ProbeContext:
-    """Shared configuration for probes: one SSL context, one resolver, one HTTP client
-    configured never to keep a connection alive, so every probe makes its own journey."""
+    """Shared configuration for probes: one SSL context and one resolver. Connections are
+    never shared: every probe makes its own journey."""
 
     defaults: Defaults
     ssl_context: ssl.SSLContext
     resolver: dns.asyncresolver.Resolver
-    http: httpx.AsyncClient
 
     def timeout_for(self, target: Any) -> float:
         return getattr(target, "timeout", None) or self.defaults.timeout
@@ -69,39 +65,6 @@ def build_resolver(defaults: Defaults) -> dns.asyncresolver.Resolver:
     resolver.nameservers = list(defaults.resolver.nameservers)
     resolver.port = defaults.resolver.port
     return resolver
-
-
-async def _refuse_bad_redirect(response: httpx.Response) -> None:
-    """httpx parses a redirect's Location before returning even when not following it; a
-    hostile one must end the probe with a reason, not an exception from deep inside httpx."""
-    location = response.headers.get("location")
-    if not response.is_redirect or location is None:
-        return
-    target = urljoin(str(response.request.url), location.strip())
-    if urlsplit(target).scheme.lower() not in ("http", "https"):
-        raise ProbeFailure("redirect_scheme", f"redirect to a non-HTTP URL: {target[:200]}")
-    try:
-        httpx.URL(target)
-    except httpx.InvalidURL:
-        raise ProbeFailure(
-            "redirect_invalid", f"redirect to an invalid URL: {target[:200]}"
-        ) from None
-
-
-def build_http_client(ssl_context: ssl.SSLContext, timeout: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        event_hooks={"response": [_refuse_bad_redirect]},
-        verify=ssl_context,
-        follow_redirects=False,  # redirects are followed by the prober, which counts them
-        limits=httpx.Limits(max_connections=None, max_keepalive_connections=0),
-        timeout=httpx.Timeout(timeout),
-        headers={
-            "User-Agent": USER_AGENT,
-            "Accept-Encoding": "gzip, deflate",
-            "Connection": "close",
-        },
-        trust_env=False,
-    )
 
 
 def guarded(
@@ -159,7 +122,7 @@ def failure_from_exception(exc: BaseException) -> tuple[str, str]:
         found = _classify_one(cause)
         if found:
             return found
-    if any(isinstance(cause, httpx.TransportError | OSError) for cause in _chain(exc)):
+    if any(isinstance(cause, OSError) for cause in _chain(exc)):
         return "connect_failed", f"connection failed: {exc or type(exc).__name__}"[:300]
     return "error", f"{type(exc).__name__}: {exc}"[:300]
 
@@ -174,15 +137,13 @@ def _classify_one(exc: BaseException) -> tuple[str, str] | None:
         if exc.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", -5)):
             return "dns_nxdomain", f"host name does not resolve: {exc.strerror}"
         return "dns_error", f"host name lookup failed: {exc.strerror}"
-    if isinstance(exc, TimeoutError | httpx.TimeoutException):
+    if isinstance(exc, TimeoutError):
         return "timeout", "timed out"
     if isinstance(exc, ConnectionRefusedError) or getattr(exc, "errno", None) == errno.ECONNREFUSED:
         return "connect_refused", "connection refused"
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
         return "connect_reset", "connection reset by the peer"
-    if isinstance(exc, httpx.DecodingError):
-        return "bad_encoding", f"body cannot be decoded: {exc}"[:300]
-    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+    if isinstance(exc, h11.RemoteProtocolError | h11.LocalProtocolError):
         return "http_protocol", f"not a valid HTTP answer: {exc}"[:300]
     if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
         return "connect_unreachable", f"network unreachable: {exc.strerror}"
@@ -191,21 +152,12 @@ def _classify_one(exc: BaseException) -> tuple[str, str] | None:
 
 def make_probe_context(defaults: Defaults, base_dir: Path) -> ProbeContext:
     """A context for `defaults`; relative files (the CA bundle) are taken from `base_dir`.
-    The caller closes it with `close_probe_context`."""
+    It holds no connections: nothing to close."""
     ca_file = str(base_dir / defaults.tls.ca_file) if defaults.tls.ca_file else None
-    ssl_context = build_ssl_context(ca_file)
-    client = build_http_client(ssl_context, defaults.timeout)
-    return ProbeContext(defaults, ssl_context, build_resolver(defaults), client)
-
-
-async def close_probe_context(ctx: ProbeContext) -> None:
-    await ctx.http.aclose()
+    return ProbeContext(defaults, build_ssl_context(ca_file), build_resolver(defaults))
 
 
 @contextlib.asynccontextmanager
 async def probe_context(defaults: Defaults, base_dir: Path) -> AsyncIterator[ProbeContext]:
-    ctx = make_probe_context(defaults, base_dir)
-    try:
-        yield ctx
-    finally:
-        await close_probe_context(ctx)
+    """A context for a one-shot command; it holds no connections, so nothing to close."""
+    yield make_probe_context(defaults, base_dir)

@@ -1,9 +1,8 @@
 """HTTP(S) probes of web, chat and social channels, and the capped page fetch that
 source scans share.
 
-Redirects are followed here, not by httpx, to count them, catch loops and measure
-the final hop; bodies are read raw and decompressed here to bound what a hostile
-server can make us hold in memory.
+Redirects are followed here, to count them, catch loops and refuse hops into our own
+network; each hop is one GET on a fresh connection (`wire`).
 """
 
 from __future__ import annotations
@@ -11,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
-import ssl
 import time
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -23,6 +20,7 @@ import httpx
 from monitor.charset import decode_page
 from monitor.config import WebChannel
 from monitor.model import ProbeFailure, ProbeResult
+from monitor.probers import wire
 from monitor.probers._base import ProbeContext, guarded
 
 __all__ = ["Page", "fetch", "probe_http"]
@@ -51,12 +49,20 @@ async def fetch(url: str, ctx: ProbeContext, max_body_bytes: int, max_redirects:
     for hop in range(max_redirects + 1):
         if hop:
             await _refuse_inward(origin, url, ctx)
-        page = await _get_once(url, ctx, max_body_bytes)
-        page.redirects = hop
-        location = page.headers.get("location")
-        if page.status not in _REDIRECTS or not location:
-            return page
-        url = urljoin(url, location.strip())  # its scheme and syntax were checked on receipt
+        answer = await wire.get(httpx.URL(url), ctx.ssl_context, max_body_bytes, _not_redirect)
+        location = answer.headers.get("location")
+        if answer.status not in _REDIRECTS or not location:
+            return Page(
+                url,
+                answer.status,
+                answer.headers,
+                answer.body,
+                hop,
+                answer.phases,
+                answer.cert_not_after,
+                answer.tls_version,
+            )
+        url = _redirect_target(url, location)
         if url in seen:
             raise ProbeFailure("redirect_loop", f"redirect loop back to {url[:200]}")
         seen.add(url)
@@ -104,105 +110,24 @@ def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
-class _PhaseTrace:
-    """httpcore trace hook: the moment each phase of the request completed."""
-
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.marks: dict[str, float] = {}
-
-    async def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if event.endswith(".complete"):
-            self.marks[event.split(".")[-2]] = time.perf_counter()
-
-    def phases(self, done: float) -> dict[str, float]:
-        order = [
-            ("connect", "connect_tcp"),
-            ("tls", "start_tls"),
-            ("request", "send_request_body"),
-            ("server", "receive_response_headers"),
-        ]
-        out, last = {}, self.start
-        for phase, mark in order:
-            if mark in self.marks:
-                out[phase] = round(self.marks[mark] - last, 6)
-                last = self.marks[mark]
-        out["transfer"] = round(done - last, 6)
-        return out
+def _not_redirect(status: int) -> bool:
+    return status not in _REDIRECTS
 
 
-async def _get_once(url: str, ctx: ProbeContext, max_body_bytes: int) -> Page:
-    trace = _PhaseTrace()
-    request = ctx.http.build_request("GET", url, extensions={"trace": trace})
-    response = await ctx.http.send(request, stream=True)
-
+def _redirect_target(url: str, location: str) -> str:
+    """The absolute URL a Location leads to; a hostile one ends the probe with a reason."""
     try:
-        not_after, tls_version = _peer_certificate(response)
-        body = b""
-        if response.status_code not in _REDIRECTS:
-            body = await _read_capped(response, max_body_bytes)
-        return Page(
-            url,
-            response.status_code,
-            response.headers,
-            body,
-            0,
-            trace.phases(time.perf_counter()),
-            not_after,
-            tls_version,
-        )
-    finally:
-        await response.aclose()
-
-
-def _peer_certificate(response: httpx.Response) -> tuple[float | None, str | None]:
-    stream = response.extensions.get("network_stream")
-    tls: ssl.SSLObject | None = stream.get_extra_info("ssl_object") if stream else None
-    if tls is None:
-        return None, None
-    cert = tls.getpeercert() or {}
-    not_after = cert.get("notAfter")
-    return (ssl.cert_time_to_seconds(not_after) if not_after else None), tls.version()
-
-
-class _Decoder:
-    """Content-encoding decoder that never produces more than it is asked for."""
-
-    def __init__(self, encoding: str) -> None:
-        encoding = encoding.strip().lower()
-        if encoding in ("", "identity"):
-            self._zlib = None
-        elif encoding in ("gzip", "x-gzip"):
-            self._zlib = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-        elif encoding == "deflate":
-            self._zlib = zlib.decompressobj()
-        else:
-            raise ProbeFailure("bad_encoding", f"unsupported content-encoding {encoding!r}")
-
-    def feed(self, chunk: bytes, limit: int) -> tuple[bytes, bool]:
-        """Decoded bytes (at most `limit`) and whether more output was waiting."""
-        if self._zlib is None:
-            return chunk[:limit], len(chunk) > limit
-        try:
-            out = self._zlib.decompress(chunk, limit)
-        except zlib.error as exc:
-            raise ProbeFailure("bad_encoding", f"corrupt compressed body: {exc}") from None
-        return out, bool(self._zlib.unconsumed_tail)
-
-
-async def _read_capped(response: httpx.Response, cap: int) -> bytes:
-    decoder = _Decoder(response.headers.get("content-encoding", ""))
-    body = bytearray()
-    raw_read = 0
-    async for chunk in response.aiter_raw():
-        raw_read += len(chunk)
-        out, more = decoder.feed(chunk, cap + 1 - len(body))
-        body += out
-        if len(body) > cap or more or raw_read > cap:
-            raise ProbeFailure(
-                "too_large", f"body larger than {cap} bytes", body_bytes_read=len(body)
-            )
-    return bytes(body)
+        target = urljoin(url, location.strip())
+        parts = urlsplit(target)
+        _ = parts.port  # out of range raises here, not at connect time
+        httpx.URL(target)
+    except (ValueError, httpx.InvalidURL):
+        raise ProbeFailure(
+            "redirect_invalid", f"redirect to an invalid URL: {location.strip()[:200]}"
+        ) from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ProbeFailure("redirect_scheme", f"redirect to a non-HTTP URL: {target[:200]}")
+    return target
 
 
 @guarded
