@@ -3,27 +3,26 @@ time (channels that a reload removed vanish at once), plus the process's own met
 
 from __future__ import annotations
 
-import datetime
 import platform
 from collections.abc import Iterator
 from typing import get_args
 
 from prometheus_client import CollectorRegistry, Gauge, Histogram, Info
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
 from monitor import __version__
-from monitor.config import Channel
-from monitor.hours import in_hours
+from monitor.exposition import ChannelExposition
 from monitor.model import FindingType
-from monitor.sharding import Shard, owner
-from monitor.state import ChannelState, State
+from monitor.sharding import Shard
+from monitor.state import State
 
 __all__ = ["MonitorMetrics", "StateCollector"]
 
-CHANNEL_LABELS = ["org", "channel", "kind", "service"]
+OPENMETRICS_EOF = "# EOF\n"
 SOURCE_LABELS = ["org", "source"]
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -35,7 +34,8 @@ class MonitorMetrics:
         self, state: State, scope: dict[str, str] | None = None, shard: Shard | None = None
     ) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(StateCollector(state, scope or {}, shard or Shard(0, 1)))
+        self.registry.register(StateCollector(state, scope or {}))
+        self.channels = ChannelExposition(state, scope or {}, shard or Shard(0, 1))
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         self.scheduler_lag = Histogram(
@@ -55,6 +55,17 @@ class MonitorMetrics:
         Info("contact_monitor_build", "Version of contact-monitor.", registry=self.registry).info(
             {"version": __version__, "python_version": platform.python_version()}
         )
+
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """Every series, in the format `accept` asks for, and its content type."""
+        encoder, content_type = choose_encoder(accept)
+        rest = encoder(self.registry).decode()
+        channels = self.channels.render(content_type.startswith("application/openmetrics-text"))
+        if rest.endswith(OPENMETRICS_EOF):  # the end marker must stay last
+            return (rest.removesuffix(OPENMETRICS_EOF) + channels + OPENMETRICS_EOF).encode(), (
+                content_type
+            )
+        return (channels + rest).encode(), content_type
 
     def observe_lag(self, job: str, seconds: float) -> None:
         self.scheduler_lag.labels(job).observe(seconds)
@@ -96,100 +107,20 @@ class _Families:
 
 
 class StateCollector(Collector):
-    """Reads the state at every scrape; never raises for a missing piece, leaves it out."""
+    """Sources, findings, objectives and the registry's own state, read at every scrape;
+    never raises for a missing piece, leaves it out. Channels are `ChannelExposition`'s."""
 
-    def __init__(self, state: State, scope: dict[str, str], shard: Shard) -> None:
+    def __init__(self, state: State, scope: dict[str, str]) -> None:
         self.state = state
         self.scope = scope
-        self.shard = shard
 
     def collect(self) -> Iterator[Metric]:
         families = _Families(self.scope)
-        now = datetime.datetime.now(datetime.UTC)
-        timezone = self.state.registry.defaults.timezone
-        for key, channel in self.state.channel_defs.items():
-            labels = [key[0], key[1], channel.kind, channel.service]
-            self._channel_info(families, labels, channel, in_hours(channel.hours, now, timezone))
-            if self.shard.count > 1:
-                families.gauge(
-                    "contact_channel_shard_info",
-                    "1 with the shard that owns each registry channel.",
-                    [*CHANNEL_LABELS, "owner"],
-                    scoped=False,
-                ).add_metric(
-                    [
-                        *labels,
-                        f"{owner(f'{key[0]}/{key[1]}', self.shard.count)}/{self.shard.count}",
-                    ],
-                    1,
-                )
-            if key in self.state.channels:
-                self._channel_result(families, labels, self.state.channels[key])
         self._objectives(families)
         self._sources(families)
         self._findings(families)
         self._config(families)
         yield from families.items.values()
-
-    @staticmethod
-    def _channel_info(f: _Families, labels: list[str], channel: Channel, open_now: bool) -> None:
-        f.gauge(
-            "contact_channel_info",
-            "A channel of the registry; always 1.",
-            [*CHANNEL_LABELS, "status", "contact"],
-            scoped=False,
-        ).add_metric([*labels, channel.status, channel.contact], 1)
-        f.gauge(
-            "contact_channel_deprecated",
-            "1 when the channel is deprecated.",
-            CHANNEL_LABELS,
-            scoped=False,
-        ).add_metric(labels, int(channel.status == "deprecated"))
-        f.gauge(
-            "contact_channel_in_hours",
-            "1 while the channel is inside its business hours.",
-            CHANNEL_LABELS,
-            scoped=False,
-        ).add_metric(labels, int(open_now))
-
-    @staticmethod
-    def _channel_result(f: _Families, labels: list[str], state: ChannelState) -> None:
-        probes = f.counter("contact_probes", "Probes run, by result.", [*CHANNEL_LABELS, "result"])
-        probes.add_metric([*labels, "success"], state.probes_ok)
-        probes.add_metric([*labels, "failure"], state.probes_failed)
-        result = state.result
-        if result is None:
-            return
-        f.gauge(
-            "contact_probe_success", "1 when the latest probe succeeded.", CHANNEL_LABELS
-        ).add_metric(labels, int(result.success))
-        f.gauge(
-            "contact_probe_duration_seconds", "Duration of the latest probe.", CHANNEL_LABELS
-        ).add_metric(labels, result.duration_seconds)
-        f.gauge(
-            "contact_probe_last_run_timestamp_seconds",
-            "When the latest probe finished.",
-            CHANNEL_LABELS,
-        ).add_metric(labels, result.timestamp)
-        if not result.success:
-            f.gauge(
-                "contact_probe_failure_info",
-                "1 with the reason the latest probe failed.",
-                [*CHANNEL_LABELS, "reason"],
-            ).add_metric([*labels, result.reason or "error"], 1)
-        if state.up is not None:
-            f.gauge(
-                "contact_channel_up",
-                "Damped state: 1 up, 0 down after enough failures.",
-                CHANNEL_LABELS,
-            ).add_metric(labels, int(state.up))
-        if state.changed_at is not None:
-            f.gauge(
-                "contact_channel_last_change_timestamp_seconds",
-                "When the damped state last changed.",
-                CHANNEL_LABELS,
-            ).add_metric(labels, state.changed_at)
-        _detail_metrics(f, labels, result.details)
 
     def _objectives(self, f: _Families) -> None:
         objective = f.gauge(
@@ -274,38 +205,3 @@ class StateCollector(Collector):
             "1 once every channel and source has been probed at least once.",
             [],
         ).add_metric([], int(self.state.first_round_done()))
-
-
-# Probe details that become a gauge of their own: detail key, metric name, help.
-_DETAIL_GAUGES = (
-    (
-        "status_code",
-        "contact_probe_http_status_code",
-        "HTTP status of the latest probe's last hop.",
-    ),
-    ("redirects", "contact_probe_http_redirects", "Redirects followed by the latest probe."),
-    (
-        "cert_not_after",
-        "contact_probe_tls_cert_expiry_timestamp_seconds",
-        "When the served certificate expires.",
-    ),
-    ("mx_count", "contact_probe_mx_records", "MX records of the e-mail domain."),
-)
-
-
-def _detail_metrics(f: _Families, labels: list[str], details: dict) -> None:
-    for key, name, doc in _DETAIL_GAUGES:
-        if key in details:
-            f.gauge(name, doc, CHANNEL_LABELS).add_metric(labels, details[key])
-    if "smtp_stage" in details:
-        f.gauge(
-            "contact_probe_smtp_stage_info",
-            "1 with the last SMTP stage reached.",
-            [*CHANNEL_LABELS, "stage"],
-        ).add_metric([*labels, details["smtp_stage"]], 1)
-    for phase, seconds in (details.get("phases") or {}).items():
-        f.gauge(
-            "contact_probe_http_phase_seconds",
-            "Duration of each phase of the latest probe.",
-            [*CHANNEL_LABELS, "phase"],
-        ).add_metric([*labels, phase], seconds)

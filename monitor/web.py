@@ -9,7 +9,6 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
-from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, Field
 
 from monitor import __version__
@@ -90,8 +89,8 @@ def create_app(state: State, metrics: MonitorMetrics, history: History | None = 
 
     @app.get("/metrics", include_in_schema=False)
     async def scrape(request: Request) -> Response:
-        encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-        return Response(encoder(metrics.registry), media_type=content_type)
+        body, content_type = metrics.render(request.headers.get("accept", ""))
+        return Response(body, media_type=content_type)
 
     @app.get("/healthz", response_model=Health, summary="The process is alive")
     async def healthz() -> Health:

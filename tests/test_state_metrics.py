@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import datetime
+import functools
 
 import pytest
 from conftest import registry_with
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
+from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from monitor.config import HoursWindow
+from monitor.exposition import label_text
 from monitor.extract import extract_contacts
 from monitor.hours import in_hours
 from monitor.metrics import MonitorMetrics
@@ -24,6 +30,19 @@ OK, FAIL = ProbeResult(True), ProbeResult(False, "timeout", "no answer")
 
 def state_with(*channels: dict, **defaults: object) -> State:
     return State(registry_with(list(channels), [SOURCE], **defaults))
+
+
+def value(metrics: MonitorMetrics, name: str, labels: dict[str, str]) -> float | None:
+    """The value of one sample of what /metrics serves, or None when there is none."""
+    text = metrics.render()[0].decode()
+    found = [
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name and s.labels == labels
+    ]
+    assert len(found) <= 1, found
+    return found[0] if found else None
 
 
 def test_down_only_after_failure_threshold_when_probes_fail():
@@ -125,12 +144,14 @@ def test_series_vanish_when_channel_is_removed_from_registry():
     metrics = MonitorMetrics(state)
     state.record_channel(("acme", "site"), OK)
     labels = {"org": "acme", "channel": "site", "kind": "web", "service": "general"}
-    assert metrics.registry.get_sample_value("contact_probe_success", labels) == 1
+    assert value(metrics, "contact_probe_success", labels) == 1
     state.set_registry(registry_with([{**SITE, "id": "other"}], [SOURCE]))
-    assert metrics.registry.get_sample_value("contact_probe_success", labels) is None
+    assert value(metrics, "contact_probe_success", labels) is None
     assert (
-        metrics.registry.get_sample_value(
-            "contact_channel_info", {**labels, "status": "active", "contact": "https://acme.test/"}
+        value(
+            metrics,
+            "contact_channel_info",
+            {**labels, "status": "active", "contact": "https://acme.test/"},
         )
         is None
     )
@@ -141,7 +162,7 @@ def test_deprecated_published_gauge_when_source_shows_deprecated_number():
     state = state_with(OLD)
     metrics = MonitorMetrics(state)
     state.record_source(("acme", "contacts"), scan("<p>+7 800 234-70-00</p>"))
-    get = metrics.registry.get_sample_value
+    get = functools.partial(value, metrics)
     assert (
         get("contact_deprecated_published", {"org": "acme", "channel": "old", "source": "contacts"})
         == 1
@@ -177,8 +198,72 @@ def test_probe_details_exported_when_result_has_them():
         ),
     )
     labels = {"org": "acme", "channel": "site", "kind": "web", "service": "general"}
-    get = metrics.registry.get_sample_value
+    get = functools.partial(value, metrics)
     assert get("contact_probe_http_status_code", labels) == 200
     assert get("contact_probe_tls_cert_expiry_timestamp_seconds", labels) == 1.9e9
     assert get("contact_probe_mx_records", labels) == 2
     assert get("contact_probe_smtp_stage_info", {**labels, "stage": "done"}) == 1
+
+
+SITE_LABELS = {"org": "acme", "channel": "site", "kind": "web", "service": "general"}
+
+
+def test_channel_lines_rendered_anew_when_a_new_result_arrives():
+    """A channel's cached lines are replaced as soon as its state changes."""
+    state = state_with(SITE)
+    metrics = MonitorMetrics(state)
+    state.record_channel(("acme", "site"), ProbeResult(True, duration_seconds=0.25))
+    assert value(metrics, "contact_probe_duration_seconds", SITE_LABELS) == 0.25
+    state.record_channel(("acme", "site"), ProbeResult(False, "timeout", duration_seconds=5))
+    assert value(metrics, "contact_probe_duration_seconds", SITE_LABELS) == 5
+    assert value(metrics, "contact_probes_total", {**SITE_LABELS, "result": "failure"}) == 1
+    assert value(metrics, "contact_probe_failure_info", {**SITE_LABELS, "reason": "timeout"}) == 1
+
+
+def test_channel_labels_follow_reload_when_channel_definition_changes():
+    """A reload that changes a channel's service relabels its series at the next scrape."""
+    state = state_with(SITE)
+    metrics = MonitorMetrics(state)
+    state.record_channel(("acme", "site"), OK)
+    assert value(metrics, "contact_probe_success", SITE_LABELS) == 1
+    state.set_registry(registry_with([{**SITE, "service": "sellers"}], [SOURCE]))
+    state.record_channel(("acme", "site"), OK)
+    assert value(metrics, "contact_probe_success", SITE_LABELS) is None
+    assert value(metrics, "contact_probe_success", {**SITE_LABELS, "service": "sellers"}) == 1
+
+
+def test_same_samples_when_scraped_as_openmetrics_or_text():
+    """Prometheus asks for OpenMetrics, curl gets the text format: the same samples both ways,
+    and OpenMetrics ends with its end marker."""
+    state = state_with(SITE, OLD)
+    metrics = MonitorMetrics(state, scope={"location": "msk"})
+    state.record_channel(("acme", "site"), ProbeResult(True, details={"phases": {"tls": 0.1}}))
+    text, text_type = metrics.render("")
+    om, om_type = metrics.render("application/openmetrics-text; version=1.0.0")
+    assert text_type.startswith("text/plain")
+    assert om_type.startswith("application/openmetrics")
+    assert om.endswith(b"# EOF\n")
+
+    def samples(families) -> set[tuple[str, tuple, float]]:
+        return {
+            (s.name, tuple(sorted(s.labels.items())), s.value)
+            for f in families
+            for s in f.samples
+            if f.name.startswith("contact_") and not s.name.endswith("_created")
+        }
+
+    from_text = samples(text_string_to_metric_families(text.decode()))
+    assert from_text == samples(openmetrics_families(om.decode()))
+    assert (
+        "contact_probes_total",
+        (*sorted({**SITE_LABELS, "location": "msk", "result": "success"}.items()),),
+        1.0,
+    ) in from_text
+
+
+def test_label_values_escaped_when_they_hold_quotes_backslashes_and_newlines():
+    """Label values are escaped as the exposition format requires, so a parser reads them back."""
+    hostile = 'a "quoted" \\path\nnext'
+    line = f"m{{{label_text(contact=hostile)}}} 1\n"
+    (family,) = text_string_to_metric_families(line)
+    assert family.samples[0].labels == {"contact": hostile}
