@@ -67,6 +67,7 @@ class ProbeScheduler:
         self._ctx = make_probe_context(state.registry.defaults, base_dir)
         self._limit = asyncio.Semaphore(state.registry.defaults.concurrency)
         self._host_limits: dict[str, asyncio.Semaphore] = {}
+        self._hosts: dict[str, tuple[Channel | Source, str | None]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -99,6 +100,7 @@ class ProbeScheduler:
         changed = {k: v for k, v in after.items() if k in before and before[k] != v}
         for job_id in removed:
             self.scheduler.remove_job(job_id)
+            self._hosts.pop(job_id, None)
         for job_id, interval in changed.items():
             self.scheduler.reschedule_job(job_id, trigger=self._trigger(job_id, interval, 0))
         self._add_jobs(new, added)
@@ -174,7 +176,7 @@ class ProbeScheduler:
         if target is None:
             return  # removed by a reload after this run was submitted
         planned = self._planned.pop(job_id, None)
-        host_limit = self._host_limit(_host_of(target))
+        host_limit = self._host_limit(self._host_for(job_id, target))
         ctx = self._ctx
         async with self._limit, host_limit:
             if planned is not None:
@@ -195,6 +197,13 @@ class ProbeScheduler:
             reason=result.reason,
             duration=round(time.monotonic() - started, 4),
         )
+
+    def _host_for(self, job_id: str, target: Channel | Source) -> str | None:
+        """`_host_of`, parsed once per definition of the target rather than at every run."""
+        known = self._hosts.get(job_id)
+        if known is None or known[0] is not target:
+            known = self._hosts[job_id] = (target, _host_of(target))
+        return known[1]
 
     def _host_limit(self, host: str | None) -> asyncio.Semaphore | contextlib.nullcontext:
         if host is None:
