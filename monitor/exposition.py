@@ -10,6 +10,7 @@ text format and in OpenMetrics but for the counter's header.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,7 +109,7 @@ class _Lines:
 class _Cached:
     channel: Channel
     state: tuple[Any, ...]  # what the lines were rendered from
-    lines: list[str]
+    lines: list[bytes]  # by family index
 
 
 class ChannelExposition:
@@ -120,7 +121,17 @@ class ChannelExposition:
         self.shard = shard
         self._cache: dict[tuple[str, str], _Cached] = {}
 
-    def render(self, openmetrics: bool = False) -> str:
+    def families(self, openmetrics: bool = False) -> Iterator[bytes]:
+        """The exposition, one family a chunk, from the channels as they are now: a scrape
+        never holds the whole text at once."""
+        blocks = self._refresh()
+        for i, family in enumerate(FAMILIES):
+            body = b"".join([lines[i] for lines in blocks])
+            if body:
+                yield family.header(openmetrics).encode() + body
+
+    def _refresh(self) -> list[list[bytes]]:
+        """Every channel's lines, rendered anew for channels whose state changed."""
         now = datetime.datetime.now(datetime.UTC)
         timezone = self.state.registry.defaults.timezone
         cache: dict[tuple[str, str], _Cached] = {}
@@ -132,13 +143,7 @@ class ChannelExposition:
                 cached = _Cached(channel, stamp, self._lines(key, channel, channel_state, stamp))
             cache[key] = cached
         self._cache = cache  # channels a reload removed are forgotten here
-        blocks = [c.lines for c in cache.values()]
-        parts = []
-        for i, family in enumerate(FAMILIES):
-            body = "".join([lines[i] for lines in blocks])
-            if body:
-                parts += [family.header(openmetrics), body]
-        return "".join(parts)
+        return [c.lines for c in cache.values()]
 
     def _lines(
         self,
@@ -146,7 +151,7 @@ class ChannelExposition:
         channel: Channel,
         channel_state: ChannelState | None,
         stamp: tuple[Any, ...],
-    ) -> list[str]:
+    ) -> list[bytes]:
         own = label_text(org=key[0], channel=key[1], kind=channel.kind, service=channel.service)
         lines = _Lines(own, f"{own},{self.scope}" if self.scope else own)
         extra = label_text(status=channel.status, contact=channel.contact)
@@ -158,7 +163,7 @@ class ChannelExposition:
             lines.add("contact_channel_shard_info", 1, label_text(owner=shard), scoped=False)
         if channel_state is not None:
             _result_lines(lines, channel_state)
-        return lines.by_family
+        return [text.encode() for text in lines.by_family]
 
 
 def _stamp(channel_state: ChannelState | None, open_now: bool) -> tuple[Any, ...]:

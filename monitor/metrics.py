@@ -3,6 +3,7 @@ time (channels that a reload removed vanish at once), plus the process's own met
 
 from __future__ import annotations
 
+import itertools
 import platform
 from collections.abc import Iterator
 from typing import get_args
@@ -22,7 +23,7 @@ from monitor.state import State
 
 __all__ = ["MonitorMetrics", "StateCollector"]
 
-OPENMETRICS_EOF = "# EOF\n"
+OPENMETRICS_EOF = b"# EOF\n"
 SOURCE_LABELS = ["org", "source"]
 LAG_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -56,16 +57,21 @@ class MonitorMetrics:
             {"version": __version__, "python_version": platform.python_version()}
         )
 
-    def render(self, accept: str = "") -> tuple[bytes, str]:
-        """Every series, in the format `accept` asks for, and its content type."""
+    def exposition(self, accept: str = "") -> tuple[Iterator[bytes], str]:
+        """Every series, in chunks, in the format `accept` asks for; and its content type."""
         encoder, content_type = choose_encoder(accept)
-        rest = encoder(self.registry).decode()
-        channels = self.channels.render(content_type.startswith("application/openmetrics-text"))
-        if rest.endswith(OPENMETRICS_EOF):  # the end marker must stay last
-            return (rest.removesuffix(OPENMETRICS_EOF) + channels + OPENMETRICS_EOF).encode(), (
-                content_type
-            )
-        return (channels + rest).encode(), content_type
+        openmetrics = content_type.startswith("application/openmetrics-text")
+        rest = encoder(self.registry)
+        chunks = self.channels.families(openmetrics)
+        if openmetrics:  # its end marker must stay last
+            tail = (rest.removesuffix(OPENMETRICS_EOF), OPENMETRICS_EOF)
+            return itertools.chain(chunks, tail), content_type
+        return itertools.chain(chunks, (rest,)), content_type
+
+    def render(self, accept: str = "") -> tuple[bytes, str]:
+        """`exposition` in one piece."""
+        chunks, content_type = self.exposition(accept)
+        return b"".join(chunks), content_type
 
     def observe_lag(self, job: str, seconds: float) -> None:
         self.scheduler_lag.labels(job).observe(seconds)

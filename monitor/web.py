@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from monitor import __version__
@@ -78,6 +79,13 @@ class Health(BaseModel):
     total: int | None = None
 
 
+async def _paced(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """The chunks, made on the event loop (the state is the loop's, never a thread's), with
+    the loop free to run probes while each is sent."""
+    for chunk in chunks:
+        yield chunk
+
+
 def create_app(state: State, metrics: MonitorMetrics, history: History | None = None) -> FastAPI:
     app = FastAPI(
         title="contact-monitor",
@@ -89,8 +97,8 @@ def create_app(state: State, metrics: MonitorMetrics, history: History | None = 
 
     @app.get("/metrics", include_in_schema=False)
     async def scrape(request: Request) -> Response:
-        body, content_type = metrics.render(request.headers.get("accept", ""))
-        return Response(body, media_type=content_type)
+        chunks, content_type = metrics.exposition(request.headers.get("accept", ""))
+        return StreamingResponse(_paced(chunks), media_type=content_type)
 
     @app.get("/healthz", response_model=Health, summary="The process is alive")
     async def healthz() -> Health:
