@@ -12,6 +12,7 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${1:-}" = "--bench" ]; then  # the benchmark's targets and its point of comparison
   command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
+  command -v curl >/dev/null 2>&1 || need+=(curl)  # times /metrics as a lean client would
   command -v dnsmasq >/dev/null 2>&1 || need+=(dnsmasq-base)
   command -v prometheus-blackbox-exporter >/dev/null 2>&1 || need+=(prometheus-blackbox-exporter)
 fi

@@ -187,3 +187,13 @@ async def test_http_protocol_when_server_speaks_something_else(
     server = raw_server(lambda conn: (conn.recv(1024), conn.sendall(garbage)))
     result = await probe_http(web(f"http://127.0.0.1:{server.port}/"), ctx)
     assert result.reason == "http_protocol"
+
+
+async def test_success_when_host_is_a_name_not_an_address(
+    http_server: HttpServer, ctx: ProbeContext
+):
+    """A host given by name is resolved and its addresses raced (Happy Eyeballs), where an
+    address literal is connected to directly."""
+    http_server.routes["/"] = page("<p>ok</p>")
+    result = await probe_http(web(http_server.url("/", host="localhost")), ctx)
+    assert result.success, result

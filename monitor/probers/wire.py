@@ -9,6 +9,7 @@ than the cap; header blocks are bounded by h11.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import ssl
 import time
 import zlib
@@ -57,7 +58,9 @@ async def get(
     phases = _Phases()
     host = url.raw_host.decode("ascii")
     port = url.port or (443 if url.scheme == "https" else 80)
-    reader, writer = await asyncio.open_connection(host, port, limit=READ_SIZE)
+    reader, writer = await asyncio.open_connection(
+        host, port, limit=READ_SIZE, happy_eyeballs_delay=_race_delay(host)
+    )
     try:
         phases.mark("connect")
         if url.scheme == "https":
@@ -79,6 +82,16 @@ async def get(
         return Response(head.status_code, headers, body, phases.seconds, not_after, tls_version)
     finally:
         writer.close()
+
+
+def _race_delay(host: str) -> float | None:
+    """Happy Eyeballs (RFC 8305) for a name, whose IPv6 and IPv4 addresses race 250 ms apart
+    so that a dead family does not eat the timeout; an address has nothing to race."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return 0.25
+    return None
 
 
 def _request(url: httpx.URL) -> h11.Request:
