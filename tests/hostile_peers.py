@@ -17,22 +17,23 @@ def _read_request(conn: socket.socket) -> None:
     conn.recv(65536)
 
 
+def _trickle(conn: socket.socket, head: bytes, byte: bytes) -> None:
+    """After the request: `head`, then `byte` once a second."""
+    _read_request(conn)
+    conn.sendall(head)
+    for _ in range(MAX_SECONDS):
+        conn.sendall(byte)
+        time.sleep(1)
+
+
 def slow_headers(conn: socket.socket) -> None:
     """A status line, then one header byte per second."""
-    _read_request(conn)
-    conn.sendall(b"HTTP/1.1 200 OK\r\n")
-    for _ in range(MAX_SECONDS):
-        conn.sendall(b"X")
-        time.sleep(1)
+    _trickle(conn, b"HTTP/1.1 200 OK\r\n", b"X")
 
 
 def slow_body(conn: socket.socket) -> None:
     """Headers promising 100 kB, then one body byte per second."""
-    _read_request(conn)
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
-    for _ in range(MAX_SECONDS):
-        conn.sendall(b"x")
-        time.sleep(1)
+    _trickle(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n", b"x")
 
 
 def endless_body(conn: socket.socket) -> None:

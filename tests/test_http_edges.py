@@ -46,20 +46,17 @@ async def test_redirect_scheme_when_location_is_not_http(
     assert result.reason == "redirect_scheme"
 
 
-async def test_redirect_invalid_when_location_is_not_an_url(
-    http_server: HttpServer, plain_ctx: ProbeContext
+@pytest.mark.parametrize(
+    "location",
+    ["http://[::1", "http://127.0.0.1:99999/"],
+    ids=["not-an-url", "port-out-of-range"],
+)
+async def test_redirect_invalid_when_location_is_not_a_usable_url(
+    http_server: HttpServer, plain_ctx: ProbeContext, location: str
 ):
-    """A Location that is no URL at all is refused with its own reason."""
-    http_server.routes["/"] = redirect("http://[::1")
-    result = await probe_http(web(http_server), plain_ctx)
-    assert result.reason == "redirect_invalid"
-
-
-async def test_redirect_invalid_when_location_port_is_out_of_range(
-    http_server: HttpServer, plain_ctx: ProbeContext
-):
-    """A Location with a port past 65535 is refused before any connection is tried."""
-    http_server.routes["/"] = redirect("http://127.0.0.1:99999/")
+    """A Location that is no URL, or names a port past 65535, is refused with its own reason
+    before any connection is tried."""
+    http_server.routes["/"] = redirect(location)
     result = await probe_http(web(http_server), plain_ctx)
     assert result.reason == "redirect_invalid"
 
