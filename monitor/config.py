@@ -181,7 +181,6 @@ def _check_http_url(value: Any) -> str:
         parts = urlsplit(value)
     except ValueError:
         raise ValueError(f"{value!r} is not a valid URL") from None
-
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http(s) URL with a host")
     return value

@@ -114,7 +114,6 @@ def _parse_yaml(text: str, name: str) -> tuple[dict[PathKey, int], Any]:
         line = text.count("\n", 0, exc.position) + 1
         code = exc.character if isinstance(exc.character, int) else ord(exc.character)
         problem = f"invalid YAML: control character #x{code:04x} is not allowed"
-
         raise RegistryInvalid([ConfigIssue(name, line, "", problem)]) from None
     except yaml.YAMLError as exc:
         raise RegistryInvalid([ConfigIssue(name, None, "", f"invalid YAML: {exc}")]) from None

@@ -182,7 +182,6 @@ class ProbeScheduler:
             if planned is not None:
                 lag = max(0.0, (self._now() - planned).total_seconds())
                 self.metrics.observe_lag(kind, lag)
-
             started = time.monotonic()
             if kind == "channel":
                 result = await probe_channel(target, ctx)

@@ -58,7 +58,6 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
     for (org, ident), current in state.channels.items():  # what this replica probes
         channel = state.channel_defs[(org, ident)]
         days = daily.get((org, ident), {})
-
         row = _Row(
             org,
             channel,

@@ -197,7 +197,6 @@ def channel_rows(state: State) -> list[ChannelOut]:
     rows = []
     for (org, ident), current in state.channels.items():  # what this replica probes
         channel = state.channel_defs[(org, ident)]
-
         result = current.result
         rows.append(
             ChannelOut(

@@ -54,7 +54,6 @@ def probers_for(channel: Channel) -> tuple[str, ...]:
     if channel.kind == "email":
         # The SMTP probe looks the MX hosts up itself, and fails with the MX reasons.
         return ("smtp",) if channel.smtp != "off" else ("mx",)
-
     return _BY_KIND[channel.kind]
 
 
