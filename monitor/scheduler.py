@@ -26,10 +26,33 @@ from monitor.probers import (
 )
 from monitor.state import State
 
-__all__ = ["ProbeScheduler"]
+__all__ = ["ProbeScheduler", "TickScheduler"]
 
 log = structlog.get_logger("monitor.scheduler")
 MAX_JITTER_SECONDS = 5.0
+TICK_SECONDS = 0.05  # the most a probe starts late for the scheduler's own sake
+
+
+class TickScheduler(AsyncIOScheduler):
+    """APScheduler's asyncio scheduler, woken by its timer at most once per tick, straight on
+    the loop it runs on.
+
+    The stock timer wakes it for each probe as it falls due, through `call_soon_threadsafe`
+    (a self-pipe write and read and an extra loop pass). That was most of the daemon's own
+    CPU per probe; probes that start in one pass also share the loop's passes while they
+    run. See README, "Benchmark".
+    """
+
+    def _start_timer(self, wait_seconds: float | None) -> None:
+        self._stop_timer()
+        if wait_seconds is not None:
+            self._timeout = self._eventloop.call_later(
+                max(wait_seconds, TICK_SECONDS), self._on_timer
+            )
+
+    def _on_timer(self) -> None:
+        self._timeout = None
+        self._start_timer(self._process_jobs())
 
 
 def _job_id(kind: str, org: str, ident: str) -> str:
@@ -54,7 +77,7 @@ class ProbeScheduler:
         self.state = state
         self.metrics = metrics
         self.base_dir = base_dir
-        self.scheduler = AsyncIOScheduler(
+        self.scheduler = TickScheduler(
             job_defaults={
                 "max_instances": 1,
                 "coalesce": True,
