@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -94,6 +95,9 @@ def create_app(state: State, metrics: MonitorMetrics, history: History | None = 
         redoc_url=None,
         description="Published support contacts: probes, drift findings, metrics.",
     )
+    # Prometheus asks for gzip; 10,000 channels are 17 MB of text. Level 1, because the
+    # compression is paid at every scrape, in a worker thread beside the probes.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
 
     @app.get("/metrics", include_in_schema=False)
     async def scrape(request: Request) -> Response:

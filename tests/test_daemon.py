@@ -3,6 +3,7 @@ reloaded and stopped by signals."""
 
 from __future__ import annotations
 
+import gzip
 import json
 import shutil
 import signal
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from conftest import RunningDaemon, wait_for
@@ -82,6 +84,34 @@ def test_down_channel_is_0_with_reason_when_scraped(scenario: Path, start_daemon
     assert daemon.value("contact_probe_success", channel="site", service="marketplace") == 1
     assert daemon.value("contact_probe_http_status_code", channel="site") == 200
     assert daemon.value("contact_channel_up", channel="site") == 1
+
+
+def test_metrics_are_gzipped_when_the_scraper_accepts_gzip(scenario: Path, start_daemon: Any):
+    """Prometheus sends Accept-Encoding: gzip: the exposition comes compressed and decodes to
+    the same samples."""
+    daemon = start_daemon(scenario)
+    wait_for(lambda: daemon.value("contact_probe_success", channel="site") == 1, "probing")
+    with httpx.stream(
+        "GET", daemon.url + "/metrics", headers={"Accept-Encoding": "gzip"}, **daemon.client
+    ) as response:
+        raw = b"".join(response.iter_raw())
+    assert response.headers["content-encoding"] == "gzip"
+    text = gzip.decompress(raw).decode()
+    assert len(raw) < len(text) / 3
+    assert daemon.value("contact_probe_success", text, channel="site") == 1
+
+
+def test_metrics_are_plain_when_the_scraper_does_not_ask_for_gzip(
+    scenario: Path, start_daemon: Any
+):
+    """curl without --compressed gets the text as is."""
+    daemon = start_daemon(scenario)
+    wait_for(lambda: daemon.value("contact_probe_success", channel="site") == 1, "probing")
+    response = httpx.get(
+        daemon.url + "/metrics", headers={"Accept-Encoding": "identity"}, timeout=5, **daemon.client
+    )
+    assert "content-encoding" not in response.headers
+    assert daemon.value("contact_probe_success", response.text, channel="site") == 1
 
 
 def test_deprecated_published_is_1_when_page_shows_old_number(scenario: Path, start_daemon: Any):
