@@ -18,7 +18,7 @@ from prometheus_client.utils import floatToGoString
 
 from monitor.config import Channel
 from monitor.hours import in_hours
-from monitor.sharding import Shard, owner
+from monitor.sharding import Shard, owner, shard_key
 from monitor.state import ChannelState, State
 
 __all__ = ["FAMILIES", "ChannelExposition"]
@@ -159,7 +159,7 @@ class ChannelExposition:
         lines.add("contact_channel_deprecated", channel.status == "deprecated", scoped=False)
         lines.add("contact_channel_in_hours", stamp[-1], scoped=False)
         if self.shard.count > 1:
-            shard = f"{owner(f'{key[0]}/{key[1]}', self.shard.count)}/{self.shard.count}"
+            shard = f"{owner(shard_key(*key), self.shard.count)}/{self.shard.count}"
             lines.add("contact_channel_shard_info", 1, label_text(owner=shard), scoped=False)
         if channel_state is not None:
             _result_lines(lines, channel_state)

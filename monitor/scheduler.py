@@ -24,6 +24,7 @@ from monitor.probers import (
     probe_channel,
     probe_source,
 )
+from monitor.sharding import shard_key
 from monitor.state import State
 
 __all__ = ["ProbeScheduler", "TickScheduler"]
@@ -136,12 +137,12 @@ class ProbeScheduler:
         specs: dict[str, float] = {}
         for org in registry.organizations:
             for channel in org.channels:
-                if owns(f"{org.id}/{channel.id}"):
+                if owns(shard_key(org.id, channel.id)):
                     specs[_job_id("channel", org.id, channel.id)] = (
                         channel.interval or defaults.interval
                     )
             for source in org.sources:
-                if owns(f"{org.id}/{source.id}"):
+                if owns(shard_key(org.id, source.id)):
                     specs[_job_id("source", org.id, source.id)] = (
                         source.interval or defaults.source_interval
                     )

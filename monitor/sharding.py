@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["Shard", "owner", "parse_shard", "shard_from"]
+__all__ = ["Shard", "owner", "parse_shard", "shard_from", "shard_key"]
 
 _ORDINAL = re.compile(r"-(\d+)$")  # StatefulSet pods are named NAME-0, NAME-1, ...
 
@@ -28,6 +28,12 @@ class Shard:
 
     def owns(self, key: str) -> bool:
         return self.count == 1 or owner(key, self.count) == self.index
+
+
+def shard_key(org: str, ident: str) -> str:
+    """What a channel or source is sharded by: `org/id`, unique in the registry and stable
+    across reloads."""
+    return f"{org}/{ident}"
 
 
 def owner(key: str, count: int) -> int:

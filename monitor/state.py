@@ -17,6 +17,7 @@ from monitor.config import Channel, Registry, Source
 from monitor.drift import SourceKey, find_drift
 from monitor.history import History
 from monitor.model import Finding, ProbeResult
+from monitor.sharding import shard_key
 
 __all__ = ["ChannelKey", "ChannelState", "ReloadStatus", "SourceState", "State"]
 
@@ -83,12 +84,12 @@ class State:
         self.channels = {
             k: self.channels.get(k, ChannelState())
             for k in self.channel_defs
-            if self.owns(f"{k[0]}/{k[1]}")
+            if self.owns(shard_key(*k))
         }
         self.sources = {
             k: self.sources.get(k, SourceState())
             for k in self.source_defs
-            if self.owns(f"{k[0]}/{k[1]}")
+            if self.owns(shard_key(*k))
         }
 
     def set_registry(self, registry: Registry) -> None:
