@@ -35,7 +35,7 @@ check: $(STAMP)
 run: $(STAMP)
 	$(BIN)/contact-monitor run --config $(CONFIG)
 
-# The benchmark (about 10 minutes): nginx, dnsmasq and blackbox_exporter from Debian.
+# The benchmark (about 15 minutes): nginx, dnsmasq and blackbox_exporter from Debian.
 bench: $(STAMP)
 	bash scripts/setup-system.sh --bench
 	cd bench && ../$(BIN)/python run.py
