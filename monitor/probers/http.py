@@ -11,7 +11,7 @@ import asyncio
 import ipaddress
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -28,18 +28,13 @@ __all__ = ["Page", "fetch", "probe_http"]
 _REDIRECTS = {301, 302, 303, 307, 308}
 
 
-@dataclass
-class Page:
-    """What one GET returned after following redirects."""
+@dataclass(kw_only=True)
+class Page(wire.Response):
+    """What one GET returned after following redirects: the last hop's answer, with the URL
+    it came from and the number of redirects that led there."""
 
     url: str  # the final URL
-    status: int
-    headers: httpx.Headers
-    body: bytes  # decoded from any content-encoding, at most the cap
     redirects: int
-    phases: dict[str, float] = field(default_factory=dict)  # seconds per phase of the last hop
-    cert_not_after: float | None = None  # epoch seconds, HTTPS only
-    tls_version: str | None = None
 
 
 async def fetch(url: str, ctx: ProbeContext, max_body_bytes: int, max_redirects: int) -> Page:
@@ -52,16 +47,7 @@ async def fetch(url: str, ctx: ProbeContext, max_body_bytes: int, max_redirects:
         answer = await wire.get(httpx.URL(url), ctx.ssl_context, max_body_bytes, _not_redirect)
         location = answer.headers.get("location")
         if answer.status not in _REDIRECTS or not location:
-            return Page(
-                url,
-                answer.status,
-                answer.headers,
-                answer.body,
-                hop,
-                answer.phases,
-                answer.cert_not_after,
-                answer.tls_version,
-            )
+            return Page(**vars(answer), url=url, redirects=hop)
         url = _redirect_target(url, location)
         if url in seen:
             raise ProbeFailure("redirect_loop", f"redirect loop back to {url[:200]}")
