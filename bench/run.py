@@ -215,8 +215,8 @@ def scale_run(n: int, t: Targets, work: Path, interval: float, seconds: float) -
                     steady.append(scrape)
                 next_scrape += SCRAPE_INTERVAL
             time.sleep(0.5)
-        text, _ = daemon.scrape()
-        elapsed = time.monotonic() - begin
+        final = daemon.scrape()
+        text, elapsed = final[0], time.monotonic() - begin
         probes = daemon.total(text, "contact_probes_total")
         buckets = [
             (float(s.labels["le"]), s.value)
@@ -224,7 +224,7 @@ def scale_run(n: int, t: Targets, work: Path, interval: float, seconds: float) -
             if s.labels["job"] == "channel"
         ]
         lag_max = daemon.total(text, "contact_scheduler_lag_max_seconds", job="channel")
-        scrapes = steady or [daemon.scrape()]
+        scrapes = steady or [final]  # a run too short to reach steady state
         gzipped = [daemon.scrape_gzip() for _ in range(3)]
         reload_seconds = measure_reload(daemon, config)
         return {
