@@ -27,6 +27,8 @@ OLD = {"id": "old", "kind": "phone", "phone": "8 (800) 234-70-00", "status": "de
 SOURCE = {"id": "contacts", "url": "https://acme.test/contacts"}
 OK, FAIL = ProbeResult(True), ProbeResult(False, "timeout", "no answer")
 
+SITE_LABELS = {"org": "acme", "channel": "site", "kind": "web", "service": "general"}
+
 
 def state_with(*channels: dict, **defaults: object) -> State:
     return State(registry_with(list(channels), [SOURCE], **defaults))
@@ -143,15 +145,14 @@ def test_series_vanish_when_channel_is_removed_from_registry():
     state = state_with(SITE, {**SITE, "id": "other"})
     metrics = MonitorMetrics(state)
     state.record_channel(("acme", "site"), OK)
-    labels = {"org": "acme", "channel": "site", "kind": "web", "service": "general"}
-    assert value(metrics, "contact_probe_success", labels) == 1
+    assert value(metrics, "contact_probe_success", SITE_LABELS) == 1
     state.set_registry(registry_with([{**SITE, "id": "other"}], [SOURCE]))
-    assert value(metrics, "contact_probe_success", labels) is None
+    assert value(metrics, "contact_probe_success", SITE_LABELS) is None
     assert (
         value(
             metrics,
             "contact_channel_info",
-            {**labels, "status": "active", "contact": "https://acme.test/"},
+            {**SITE_LABELS, "status": "active", "contact": "https://acme.test/"},
         )
         is None
     )
@@ -197,15 +198,11 @@ def test_probe_details_exported_when_result_has_them():
             },
         ),
     )
-    labels = {"org": "acme", "channel": "site", "kind": "web", "service": "general"}
     get = functools.partial(value, metrics)
-    assert get("contact_probe_http_status_code", labels) == 200
-    assert get("contact_probe_tls_cert_expiry_timestamp_seconds", labels) == 1.9e9
-    assert get("contact_probe_mx_records", labels) == 2
-    assert get("contact_probe_smtp_stage_info", {**labels, "stage": "done"}) == 1
-
-
-SITE_LABELS = {"org": "acme", "channel": "site", "kind": "web", "service": "general"}
+    assert get("contact_probe_http_status_code", SITE_LABELS) == 200
+    assert get("contact_probe_tls_cert_expiry_timestamp_seconds", SITE_LABELS) == 1.9e9
+    assert get("contact_probe_mx_records", SITE_LABELS) == 2
+    assert get("contact_probe_smtp_stage_info", {**SITE_LABELS, "stage": "done"}) == 1
 
 
 def test_channel_lines_rendered_anew_when_a_new_result_arrives():
