@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from monitor.config import Channel, Organization, Registry
+from monitor.emails import canonical_email
 from monitor.extract import normalise_url
 from monitor.model import Contacts, Finding, ProbeResult
 from monitor.phones import canonical, e164, parse_valid
@@ -33,6 +34,8 @@ def contact_key(channel: Channel, region: str) -> str:
         return canonical(e164(number), number.extension) if number else channel.phone
     if channel.kind in ("web", "chat", "social"):
         return normalise_url(channel.url)
+    if channel.kind == "email":
+        return canonical_email(channel.contact) or channel.contact
     return channel.contact
 
 
@@ -92,13 +95,14 @@ def _index(org: Organization, region: str) -> tuple[dict[str, list[_Known]], dic
             e164, _, extension = contact_key(channel, region).partition(";ext=")
             phones.setdefault(e164, []).append(_Known(channel, e164, extension or None))
         elif channel.kind == "email":
-            emails[channel.contact] = channel
+            emails[contact_key(channel, region)] = channel
     return phones, emails
 
 
 def _same_extension(known: _Known, shown: str | None) -> bool:
-    """A number shown without an extension still reaches the one the registry lists."""
-    return known.extension is None or shown is None or known.extension == shown
+    """Phones are the same contact only with the same extension (DESIGN, "Drift: when two
+    contacts are the same"): the number without one is the line's main number."""
+    return known.extension == shown
 
 
 def _shows(page: Contacts, channel: Channel, region: str) -> bool:
@@ -107,7 +111,7 @@ def _shows(page: Contacts, channel: Channel, region: str) -> bool:
         known = _Known(channel, e164, extension or None)
         return any(p.e164 == e164 and _same_extension(known, p.extension) for p in page.phones)
     if channel.kind == "email":
-        return any(e.address == channel.contact for e in page.emails)
+        return any(e.address == contact_key(channel, region) for e in page.emails)
     if channel.kind in ("web", "chat", "social"):
         return normalise_url(channel.url) in page.links
     return True  # a tcp endpoint is not something a page publishes

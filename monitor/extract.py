@@ -1,94 +1,55 @@
 """Contacts a page publishes: phones and e-mails a visitor can see or click.
 
-HTML goes through a real parser (lexbor, via selectolax). Visible text is rebuilt with a
-line break at every block boundary, so digits of neighbouring cells never merge into a
-"number". Phones are found by libphonenumber's matcher and must look like phones (a `+`,
-a trunk prefix or separators); numbers right after words such as "ИНН", "order" or "№" are
-identifiers, not phones.
+HTML goes through a real parser (lexbor, via selectolax) and is read as a browser shows it
+(`monitor.visible`): one line per rendered line, Unicode spaces and dashes as a reader
+takes them, hidden content kept apart. Phones are found by libphonenumber and must look
+like phones (a `+`, a trunk prefix or separators); numbers right after words such as
+"ИНН", "order" or "№" are identifiers unless written the way phones are. E-mails are read
+by `monitor.emails`; JSON-LD, microdata and hCard by `monitor.structured`.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import phonenumbers
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser
 
+from monitor.emails import emails_in_mailto, emails_in_text
 from monitor.model import Contacts, PublishedEmail, PublishedPhone
-from monitor.phones import e164, number_type_name, parse_valid
+from monitor.phones import e164, is_placeholder, number_type_name, parse_valid
+from monitor.structured import structured_contacts
+from monitor.visible import normalise_text, read_html
 
 __all__ = ["extract_contacts", "looks_like_html", "normalise_url"]
 
-_HIDDEN_TAGS = ["script", "style", "template", "noscript", "head", "svg", "iframe", "object"]
-_BLOCK_TAGS = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "body",
-        "br",
-        "dd",
-        "details",
-        "dialog",
-        "div",
-        "dl",
-        "dt",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hr",
-        "html",
-        "li",
-        "main",
-        "nav",
-        "ol",
-        "option",
-        "p",
-        "pre",
-        "section",
-        "summary",
-        "table",
-        "tbody",
-        "td",
-        "tfoot",
-        "th",
-        "thead",
-        "tr",
-        "ul",
-        "button",
-        "label",
-        "select",
-        "textarea",
-    ]
-)
-_MAX_BLOCK_SEARCH = 64  # ancestors to climb looking for a block; deeper inline nesting is odd
-
-_EMAIL = re.compile(
-    r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
-    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*\.[A-Za-z]{2,24}(?![\w-])"
-)
-# Words after which digits are an identifier, an amount or an address, not a phone.
-_NOT_PHONE_BEFORE = re.compile(
-    r"(№|#|\bN\s?o\.?|инн|огрн|огрнип|кпп|бик|окпо|октмо|р/с|к/с|сч[её]т|счет|заказ|order|invoice"
-    r"|арт(?:икул)?\.?|sku|id|индекс|index|zip|postal|почтов|карт[аыу]|card|паспорт|snils|снилс"
-    r"|tax|vat|iban|swift|руб|₽|\$|€)\W{0,6}$",
+# Words after which digits are an identifier, an amount or an address, not a phone; whole
+# words only, so "paid" is not "id" and "карты" in "Блокировка карты:" is still a label.
+_ID_LABEL = re.compile(
+    r"(?:(?<!\w)(?:инн|inn|огрн(?:ип)?|ogrn|кпп|бик|bic|окпо|октмо|оквэд|снилс|snils"
+    r"|[рклс]/с|сч[её]т[аеу]?|заказ[аеу]?|order|invoice|арт(?:икул)?|sku|id|индекс|index"
+    r"|zip|postal|почтов\w*|карт[аыуе]?|card|паспорт\w*|passport|tax|vat|iban|swift"
+    r"|трек\w*|tracking|накладн\w*|договор\w*|contract|лицензи\w*|licen[cs]e|руб|rub|usd|eur"
+    r"|no\.?)(?!\w)|№|#|[$€₽])[\s:.#№-]{0,6}$",
     re.I,
 )
-_NOT_PHONE_AFTER = re.compile(r"\s{0,3}(₽|руб|rub|р\.|\$|€|%|г\.|год)", re.I)
+# A phone word close before a number makes it a phone whatever else the line says.
+_PHONE_LABEL = re.compile(
+    r"(?<!\w)(?:тел|телефон\w*|phone|tel|telephone|факс|fax|моб|mobile|hotline|звоните"
+    r"|call)(?!\w)[^\n]{0,24}$",
+    re.I,
+)
+# Written the way only phones are: "+7 …", "8 (495) …", "(212) …", "8-800-555-89-82".
+_PHONE_WRITING = re.compile(
+    r"^(?:\+\d|8\s?\(\d{3,5}\)|\(\d{3,5}\)|8[\s-]\d{3}[\s-]\d{2,3}[\s-]\d{2}[\s-]?\d{2}(?!\d))"
+)
+_NOT_PHONE_AFTER = re.compile(
+    r"\s{0,3}(?:₽|руб(?!\w)|rub(?!\w)|р\.(?!\s*[А-ЯЁ])|\$|€|%|год\w*|гг?\.?(?!\s*[А-ЯЁA-Z])(?!\w)"
+    r"|кг(?!\w)|kg(?!\w))",
+    re.I,
+)
 # A phone is written with "+", a trunk prefix, brackets or separators; bare digit runs are ids.
 _PHONE_SHAPE = re.compile(r"^\s*(\+|8[\s(-]|8\d{10}$|\(|\d{1,4}[\s.-]\d)")
 _MAX_TEXT_CHARS = 20_000_000
@@ -100,14 +61,20 @@ _NESTING_TAG = re.compile(
 )
 _MAX_NESTING = 500
 
+# An extension as people write it after a number: ", доб. 76077", "(доб. 76077)",
+# "доб.76077", "вн. 410", "доп. 512", "добавочный 600", "ext. 12", "x12", "#12".
+_EXTENSION = (
+    r"\s{0,3}[,;]?\s{0,3}\(?\s{0,2}(?:доб(?:авочный)?|доп(?:олнительный)?|вн(?:утр(?:енний)?)?"
+    r"|ext(?:ension|n)?|x|#)\s{0,2}[.:]?\s{0,3}(?P<extension>\d{1,6})\)?"
+)
 # A run that may be a phone: digits with the separators people put between them, and an
 # extension. Bounded repetition keeps the scan linear in the size of the page.
 _CANDIDATE = re.compile(
-    r"(?<![\w+/-])\+?\(?\d[\d \u00a0\t().\u2010-\u2015-]{5,24}\d"
-    r"(?:\s{0,3}(?:доб|доп|вн|ext|x)\.?\s{0,3}\d{1,6})?(?![\w/])",
+    rf"(?<![\w+/-])(?P<number>\+?\(?\d[\d \t().-]{{5,24}}\d)(?:{_EXTENSION})?(?![\w/])",
     re.I,
 )
-_GAP = re.compile(r"[ \u00a0\t]+")  # where a run may be cut into a phone and something else
+_LINK_EXTENSION = re.compile(rf"(?:{_EXTENSION})$", re.I)
+_GAP = re.compile(r"[ \t]+")  # where a run may be cut into a phone and something else
 _MAX_PARSES = 20_000  # per page: a page of digit soup stops here instead of running for minutes
 
 
@@ -121,25 +88,44 @@ def looks_like_html(text: str, content_type: str | None = None) -> bool:
 def extract_contacts(
     text: str, region: str, *, html: bool, base_url: str | None = None
 ) -> Contacts:
-    """Every distinct phone (E.164 + extension) and e-mail (lower-cased) that `text` publishes."""
+    """Every distinct phone (E.164 + extension) and e-mail (lower-cased, IDN domain in
+    Unicode) that `text` publishes; for HTML also the contacts it hides, apart."""
     text = text[:_MAX_TEXT_CHARS]
     if not html:
-        return _collect(_text_phones(text, region), _text_emails(text), frozenset())
+        plain = normalise_text(text)
+        return _collect(_text_phones(plain, region), _text_emails(plain), frozenset())
     tree = LexborHTMLParser(_shallow_prefix(text))
-    links = list(_hrefs(tree))
-    json_ld = list(_json_ld_telephones(tree))
-    tree.strip_tags(_HIDDEN_TAGS)
-    visible = _visible_text(tree)
+    structured_phones, structured_emails = structured_contacts(tree)
+    page = read_html(tree)
     # Visible text first: its wording is the best evidence when a number is also a link.
-    phones = [*_text_phones(visible, region), *_link_phones(links, region)]
-    phones += [p for raw in json_ld if (p := _parse_phone(raw, region))]
-    emails = [*_text_emails(visible), *_mailto_emails(links)]
+    phones = [*_text_phones(page.visible, region), *_link_phones(page.links, region)]
+    phones += _structured_phones(structured_phones, region)
+    emails = [*_text_emails(page.visible), *_mailto_emails(page.links)]
+    emails += _structured_emails(structured_emails)
+    hidden_phones = [*_text_phones(page.hidden, region), *_link_phones(page.hidden_links, region)]
+    hidden_emails = [*_text_emails(page.hidden), *_mailto_emails(page.hidden_links)]
     absolute = frozenset(
         normalise_url(urljoin(base_url or "", href))
-        for href in links
+        for href in page.links
         if not href.lower().startswith(("tel:", "mailto:", "javascript:"))
     )
-    return _collect(phones, emails, absolute)
+    contacts = _collect(phones, emails, absolute)
+    shown_phones = {(p.e164, p.extension) for p in contacts.phones}
+    shown_emails = {e.address for e in contacts.emails}
+    hidden = _collect(
+        (p for p in hidden_phones if (p.e164, p.extension) not in shown_phones),
+        (e for e in hidden_emails if e.address not in shown_emails),
+        frozenset(),
+    )
+    return Contacts(
+        contacts.phones,
+        contacts.emails,
+        absolute,
+        tuple(
+            PublishedPhone(p.e164, p.extension, p.raw, p.number_type, False) for p in hidden.phones
+        ),
+        tuple(PublishedEmail(e.address, e.raw, False) for e in hidden.emails),
+    )
 
 
 def _shallow_prefix(html: str) -> str:
@@ -173,88 +159,70 @@ def _collect(
     return Contacts(tuple(unique_phones.values()), tuple(unique_emails.values()), links)
 
 
-# --- HTML ---------------------------------------------------------------------------
-
-
-def _hrefs(tree: LexborHTMLParser) -> Iterator[str]:
-    for anchor in tree.css("a[href]"):
-        href = anchor.attributes.get("href")
-        if href:
-            yield href.strip()
-
-
-def _json_ld_telephones(tree: LexborHTMLParser) -> Iterator[str]:
-    for script in tree.css('script[type="application/ld+json"]'):
-        try:
-            data = json.loads(script.text(deep=True) or "null")
-        except (ValueError, RecursionError):
-            continue
-        yield from _telephones_in(data, depth=0)
-
-
-def _telephones_in(data: Any, depth: int) -> Iterator[str]:
-    if depth > 32:
-        return
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if key == "telephone" and isinstance(value, str):
-                yield value
-            elif key == "telephone" and isinstance(value, list):
-                yield from (v for v in value if isinstance(v, str))
-            else:
-                yield from _telephones_in(value, depth + 1)
-    elif isinstance(data, list):
-        for item in data:
-            yield from _telephones_in(item, depth + 1)
-
-
-def _visible_text(tree: LexborHTMLParser) -> str:
-    """Text of every text node, with a newline wherever the enclosing block changes."""
-    parts: list[str] = []
-    previous_block = None
-    for node in tree.root.traverse(include_text=True) if tree.root else ():
-        if node.tag != "-text":
-            continue
-        block = _block_of(node)
-        if block != previous_block:
-            parts.append("\n")
-            previous_block = block
-        parts.append(node.text_content or "")
-    return "".join(parts)
-
-
-def _block_of(node: LexborNode) -> int | None:
-    current = node.parent
-    for _ in range(_MAX_BLOCK_SEARCH):
-        if current is None or current.tag in _BLOCK_TAGS:
-            break
-        current = current.parent
-    return current.mem_id if current is not None else None
+# --- links and structured data ------------------------------------------------------
 
 
 def _link_phones(hrefs: Iterable[str], region: str) -> Iterator[PublishedPhone]:
     for href in hrefs:
         if href.lower().startswith("tel:"):
-            raw = unquote(href[4:]).strip()
-            phone = _parse_phone(raw.replace(";ext=", " ext. "), region, shown=raw)
+            phone = _tel_uri_phone(href, region)
             if phone:
                 yield phone
+
+
+def _tel_uri_phone(href: str, region: str) -> PublishedPhone | None:
+    """The phone of a `tel:` URI (RFC 3966): the extension from `;ext=`, from `;postd=`
+    or from digits dialled after a pause (`p`, `w`, `,`), as phones' diallers read them."""
+    shown = normalise_text(unquote(href[4:])).strip()
+    number, *params = shown.split(";")
+    extension = None
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() in ("ext", "postd") and any(c.isdigit() for c in value):
+            extension = "".join(c for c in value if c.isdigit())
+    parts = re.split(r"[pPwW,]", number, maxsplit=1)
+    if len(parts) == 2 and any(c.isdigit() for c in parts[1]):
+        number, extension = parts[0], extension or "".join(c for c in parts[1] if c.isdigit())
+    written = _LINK_EXTENSION.search(number)
+    if written and extension is None:
+        number, extension = number[: written.start()], written.group("extension")
+    parsed = parse_valid(number, region)
+    if parsed is None or is_placeholder(parsed):
+        return None
+    return _published(parsed, shown, extension[:6] if extension else None)
+
+
+def _structured_phones(values: Iterable[str], region: str) -> Iterator[PublishedPhone]:
+    for value in values:
+        if value.strip().lower().startswith("tel:"):
+            phone = _tel_uri_phone(value.strip(), region)
+            if phone:
+                yield phone
+        else:
+            yield from _text_phones(normalise_text(value), region)
+
+
+def _structured_emails(values: Iterable[str]) -> Iterator[PublishedEmail]:
+    for value in values:
+        if value.strip().lower().startswith("mailto:"):
+            yield from _mailto_emails([value.strip()])
+        else:
+            yield from _text_emails(normalise_text(value))
 
 
 def _mailto_emails(hrefs: Iterable[str]) -> Iterator[PublishedEmail]:
     for href in hrefs:
         if href.lower().startswith("mailto:"):
-            for address in unquote(href[7:].split("?", 1)[0]).split(","):
-                if _EMAIL.fullmatch(address.strip()):
-                    yield PublishedEmail(address.strip().lower(), address.strip())
+            for address, raw in emails_in_mailto(href):
+                yield PublishedEmail(address, raw)
 
 
 # --- text ---------------------------------------------------------------------------
 
 
 def _text_emails(text: str) -> Iterator[PublishedEmail]:
-    for match in _EMAIL.finditer(text):
-        yield PublishedEmail(match.group().lower(), match.group())
+    for address, raw in emails_in_text(text):
+        yield PublishedEmail(address, raw)
 
 
 def _text_phones(text: str, region: str) -> Iterator[PublishedPhone]:
@@ -263,9 +231,9 @@ def _text_phones(text: str, region: str) -> Iterator[PublishedPhone]:
     checked against the numbering plan and the words around it."""
     pos, budget = 0, [_MAX_PARSES]
     while budget[0] > 0 and (match := _CANDIDATE.search(text, pos)):
-        found = _phone_in(text, match.start(), match.group(), region, budget)
+        found = _phone_in(text, match, region, budget)
         if found is None:
-            pos = match.end()
+            pos = match.end("number")
             continue
         phone, end = found
         yield phone
@@ -273,9 +241,10 @@ def _text_phones(text: str, region: str) -> Iterator[PublishedPhone]:
 
 
 def _phone_in(
-    text: str, start: int, run: str, region: str, budget: list[int]
+    text: str, match: re.Match[str], region: str, budget: list[int]
 ) -> tuple[PublishedPhone, int] | None:
-    """The first phone in `run` (found at `start` in `text`) and where it ends."""
+    """The first phone in the candidate `match` and where it ends in `text`."""
+    run, start = match.group("number"), match.start("number")
     cuts = [m.start() for m in _GAP.finditer(run)]
     spans = [(0, len(run))] + [(0, c) for c in reversed(cuts)] + [(c + 1, len(run)) for c in cuts]
     for begin, end in spans:
@@ -283,25 +252,30 @@ def _phone_in(
         if not 7 <= sum(ch.isdigit() for ch in raw) <= 21 or not _PHONE_SHAPE.match(raw):
             continue
         at, stop = start + begin, start + end
-        if _NOT_PHONE_BEFORE.search(text, max(0, at - 40), at) or _NOT_PHONE_AFTER.match(
-            text, stop
-        ):
+        if _not_a_phone(text, at, stop, raw):
             continue
         budget[0] -= 1
         if budget[0] < 0:
             return None
         number = parse_valid(raw, region)
-        if number is not None:
-            return _published(number, raw), stop
+        if number is None or is_placeholder(number):
+            continue
+        if end == len(run) and match.group("extension"):
+            raw = text[at : match.end()].strip()
+            return _published(number, raw, match.group("extension")), match.end()
+        return _published(number, raw, number.extension or None), stop
     return None
 
 
-def _parse_phone(text: str, region: str, shown: str | None = None) -> PublishedPhone | None:
-    number = parse_valid(text, region)
-    return _published(number, shown or text) if number else None
+def _not_a_phone(text: str, at: int, stop: int, raw: str) -> bool:
+    """True when the words around `raw` make it an identifier, amount, date or address."""
+    before = text[max(0, at - 40) : at].rpartition("\n")[2]
+    if _NOT_PHONE_AFTER.match(text, stop):
+        return True
+    if not _ID_LABEL.search(before):
+        return False
+    return not (_PHONE_LABEL.search(before) or _PHONE_WRITING.match(raw))
 
 
-def _published(number: phonenumbers.PhoneNumber, raw: str) -> PublishedPhone:
-    return PublishedPhone(
-        e164(number), number.extension or None, raw.strip(), number_type_name(number)
-    )
+def _published(number: phonenumbers.PhoneNumber, raw: str, extension: str | None) -> PublishedPhone:
+    return PublishedPhone(e164(number), extension, raw.strip(), number_type_name(number))

@@ -25,6 +25,7 @@ class PublishedPhone:
     extension: str | None  # "76077" for "доб. 76077", else None
     raw: str  # the text as found, for evidence
     number_type: str  # "toll_free", "mobile", "fixed_line", ...
+    visible: bool = True  # False: in the page but hidden from visitors (not published)
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,7 @@ class PublishedEmail:
 
     address: str  # lower-cased
     raw: str  # the text as found
+    visible: bool = True  # False: in the page but hidden from visitors (not published)
 
 
 @dataclass(frozen=True)
@@ -42,20 +44,34 @@ class Contacts:
     phones: tuple[PublishedPhone, ...] = ()
     emails: tuple[PublishedEmail, ...] = ()
     links: frozenset[str] = frozenset()  # normalised absolute URLs of the page's anchors
+    # In the page but not shown (hidden attribute, display:none, <template>, <noscript>):
+    # not published, listed so a maintainer can see why a contact was left out.
+    hidden_phones: tuple[PublishedPhone, ...] = ()
+    hidden_emails: tuple[PublishedEmail, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "phones": [
-                {
-                    "e164": p.e164,
-                    "extension": p.extension,
-                    "raw": p.raw,
-                    "number_type": p.number_type,
-                }
-                for p in self.phones
-            ],
-            "emails": [{"address": e.address, "raw": e.raw} for e in self.emails],
+        """`phones` and `emails` (DESIGN's contract); `hidden` only when the page hides some."""
+        data: dict[str, Any] = {
+            "phones": [_phone_json(p) for p in self.phones],
+            "emails": [_email_json(e) for e in self.emails],
         }
+        if self.hidden_phones or self.hidden_emails:
+            data["hidden"] = {
+                "phones": [_phone_json(p) for p in self.hidden_phones],
+                "emails": [_email_json(e) for e in self.hidden_emails],
+            }
+        return data
+
+
+def _phone_json(phone: PublishedPhone) -> dict[str, Any]:
+    data = {"e164": phone.e164, "extension": phone.extension, "raw": phone.raw}
+    data["number_type"] = phone.number_type
+    return data if phone.visible else {**data, "visible": False}
+
+
+def _email_json(email: PublishedEmail) -> dict[str, Any]:
+    data: dict[str, Any] = {"address": email.address, "raw": email.raw}
+    return data if email.visible else {**data, "visible": False}
 
 
 @dataclass(frozen=True)

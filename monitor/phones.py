@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import phonenumbers
 
-__all__ = ["canonical", "e164", "number_type_name", "parse_valid"]
+__all__ = ["canonical", "e164", "is_placeholder", "number_type_name", "parse_valid"]
 
 _TYPE_NAMES = {
     value: name.lower()
@@ -34,3 +34,12 @@ def parse_valid(text: str, region: str) -> phonenumbers.PhoneNumber | None:
     except phonenumbers.NumberParseException:
         return None
     return number if phonenumbers.is_valid_number(number) else None
+
+
+def is_placeholder(number: phonenumbers.PhoneNumber) -> bool:
+    """True for the input masks and form hints pages show instead of a number:
+    `+7 (999) 999-99-99`, `8 (900) 000-00-00`, `+7 (999) 123-45-67` — a subscriber part
+    (the last seven digits) of one repeated digit or the run 1234567."""
+    national = str(number.national_number)
+    subscriber = national[-7:]
+    return len(set(national)) == 1 or len(set(subscriber)) == 1 or subscriber == "1234567"

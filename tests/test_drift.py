@@ -32,7 +32,7 @@ CHANNELS = [
         "phone": "+7 958 400-00-05 доб. 76077",
         "published_on": ["contacts"],
     },
-    {"id": "b2b", "kind": "email", "email": "B2B@acme.test", "published_on": ["contacts"]},
+    {"id": "b2b", "kind": "email", "email": "B2B@acme-torg.ru", "published_on": ["contacts"]},
     {
         "id": "chat",
         "kind": "chat",
@@ -53,7 +53,7 @@ def drift(html: str) -> list[Finding]:
 
 
 FULL_PAGE = """<p>8 800 555-89-82</p><p>+7 958 400-00-05 доб. 76077</p>
-<p><a href="mailto:b2b@acme.test">b2b@acme.test</a></p><a href="/my/messenger/">Чат</a>"""
+<p><a href="mailto:b2b@acme-torg.ru">b2b@acme-torg.ru</a></p><a href="/my/messenger/">Чат</a>"""
 
 
 def test_no_findings_when_page_shows_exactly_the_registry():
@@ -77,22 +77,27 @@ def test_deprecated_published_when_page_shows_old_number_in_another_format():
 
 def test_unregistered_published_when_page_shows_unknown_number_and_address():
     """A phone and an e-mail no channel has are reported with what the page shows."""
-    found = drift(FULL_PAGE + "<p>8 (495) 215-29-94, sales@acme.test</p>")
+    found = drift(FULL_PAGE + "<p>8 (495) 215-29-94, sales@acme-torg.ru</p>")
     assert found == [
         Finding(
             "unregistered_published", "acme", "contacts", None, "+74952152994", "8 (495) 215-29-94"
         ),
         Finding(
-            "unregistered_published", "acme", "contacts", None, "sales@acme.test", "sales@acme.test"
+            "unregistered_published",
+            "acme",
+            "contacts",
+            None,
+            "sales@acme-torg.ru",
+            "sales@acme-torg.ru",
         ),
     ]
 
 
 def test_active_missing_when_page_no_longer_shows_a_published_channel():
     """Phones, e-mails and chat links listed in published_on must be on the page."""
-    found = drift("<p>+7 958 400-00-05</p>")
+    found = drift("<p>+7 958 400-00-05 доб. 76077</p>")
     assert [(f.type, f.channel, f.contact) for f in found] == [
-        ("active_missing", "b2b", "b2b@acme.test"),
+        ("active_missing", "b2b", "b2b@acme-torg.ru"),
         ("active_missing", "chat", "https://acme.test/my/messenger"),
         ("active_missing", "hotline", "+78005558982"),
     ]
@@ -103,6 +108,44 @@ def test_extension_mismatch_is_another_number_when_both_sides_have_one():
     found = drift(FULL_PAGE.replace("76077", "1"))
     assert ("unregistered_published", "+79584000005;ext=1") in {(f.type, f.contact) for f in found}
     assert ("active_missing", "police") in {(f.type, f.channel) for f in found}
+
+
+def test_main_number_is_another_contact_when_registry_lists_an_extension():
+    """The line's main number is not its доб. 76077: the page showing only the main number
+    publishes an unregistered contact and misses the registered one."""
+    found = drift(FULL_PAGE.replace(" доб. 76077", ""))
+    assert {(f.type, f.channel, f.contact) for f in found} == {
+        ("unregistered_published", None, "+79584000005"),
+        ("active_missing", "police", "+79584000005;ext=76077"),
+    }
+
+
+def test_current_extension_not_deprecated_when_old_main_number_is_deprecated():
+    """A deprecated main number does not make its current extension deprecated."""
+    channels = [
+        *CHANNELS,
+        {"id": "police-old", "kind": "phone", "phone": "+7 958 400-00-05", "status": "deprecated"},
+    ]
+    found = find_drift(registry_with(channels, SOURCES), scan(FULL_PAGE))
+    assert found == []
+
+
+def test_deprecated_extension_flagged_when_shown_next_to_the_current_one():
+    """An old extension of the same number, shown beside the current one, is flagged alone."""
+    channels = [
+        *CHANNELS,
+        {
+            "id": "police-old",
+            "kind": "phone",
+            "phone": "+7 958 400-00-05 доб. 100",
+            "status": "deprecated",
+        },
+    ]
+    page_html = FULL_PAGE + "<p>Прежний: +7 958 400-00-05 (доб. 100)</p>"
+    found = find_drift(registry_with(channels, SOURCES), scan(page_html))
+    assert [(f.type, f.channel, f.contact) for f in found] == [
+        ("deprecated_published", "police-old", "+79584000005;ext=100"),
+    ]
 
 
 def test_source_unreachable_when_scan_failed():

@@ -141,7 +141,7 @@ def test_extract_prints_contract_json_when_given_a_file(capsys: pytest.CaptureFi
     """`extract FILE --format json` prints phones and e-mails per the contract, exit 0."""
     assert main(["extract", str(PAGES / "ozon-bank-ru.html"), "--format", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == {"phones", "emails"}
+    assert {"phones", "emails"} <= set(data)
     assert {
         "e164": "+79584000005",
         "extension": "76077",

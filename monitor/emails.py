@@ -1,0 +1,135 @@
+"""E-mail addresses as pages write them: plain, in `mailto:` links, obfuscated for people
+("support [at] acme [dot] ru", "hr(собака)acme.ru") or by Cloudflare's e-mail protection.
+
+An address counts when `email-validator` accepts its syntax (RFC 5321/5322 with RFC 6531
+internationalised addresses), its domain ends in a real public suffix (Mozilla's Public
+Suffix List, shipped inside `publicsuffixlist`), so `logo@2x.png` is an asset name, and
+its domain is not reserved for examples and tests (RFC 2606, RFC 6761).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+from urllib.parse import parse_qsl, unquote
+
+import email_validator
+from publicsuffixlist import PublicSuffixList
+
+__all__ = [
+    "canonical_email",
+    "decode_cfemail",
+    "emails_in_mailto",
+    "emails_in_text",
+    "is_placeholder_domain",
+]
+
+_PSL = PublicSuffixList(accept_unknown=False)
+# RFC 2606 §2-3 and RFC 6761 §6: names that can never be a real mailbox's domain.
+_RESERVED_TLDS = frozenset(["test", "example", "invalid", "localhost", "local"])
+_RESERVED_DOMAINS = frozenset(["example.com", "example.net", "example.org"])
+# Retina asset names: "logo@2x.png", "icon@1.5x.webp".
+_ASSET_DOMAIN = re.compile(r"^\d+(?:\.\d+)?x\.", re.I)
+
+_LOCAL = r"[^\W_][\w!#$%&'*+=?^~.-]{0,63}"
+_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
+_TLD = r"(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
+_EMAIL = re.compile(rf"(?<![\w.+'-]){_LOCAL}@(?:{_LABEL}\.)+{_TLD}(?![\w-])", re.I)
+# What people write instead of "@" and "." so that harvesters miss it but readers do not.
+_AT = r"\s*[\[({<]\s*(?:at|собака|эт)\s*[\])}>]\s*"
+_DOT = r"(?:\s*[\[({<]\s*(?:dot|точка)\s*[\])}>]\s*|\.)"
+_OBFUSCATED = re.compile(
+    rf"(?<![\w.+'-])(?P<local>{_LOCAL}){_AT}(?P<domain>{_LABEL}(?:{_DOT}{_LABEL})+)(?![\w-])",
+    re.I,
+)
+_OBFUSCATED_DOT = re.compile(_DOT, re.I)
+_MAX_CANDIDATES = 5_000  # per text: validation is ~25 µs each, a page of "@" stays bounded
+
+
+def canonical_email(address: str) -> str | None:
+    """`address` lower-cased with its domain in Unicode (IDNA 2008), or None when it is not
+    a published mailbox: bad syntax, no public suffix, an asset name or a reserved domain.
+
+    The one form drift compares (DESIGN, "Drift: when two contacts are the same")."""
+    address = address.strip().strip(".")
+    if "@" not in address or len(address) > 254:
+        return None
+    if _ASSET_DOMAIN.match(address.rpartition("@")[2]):
+        return None
+    try:
+        valid = email_validator.validate_email(
+            address, check_deliverability=False, allow_smtputf8=True, globally_deliverable=False
+        )
+    except (email_validator.EmailNotValidError, UnicodeError, ValueError):
+        return None
+    domain = valid.ascii_domain.lower()
+    if is_placeholder_domain(domain) or _PSL.privatesuffix(domain) is None:
+        return None
+    return f"{valid.local_part}@{valid.domain}".lower()
+
+
+def is_placeholder_domain(domain: str) -> bool:
+    """True for domains reserved for documentation and tests (RFC 2606, RFC 6761)."""
+    domain = domain.lower().rstrip(".")
+    labels = domain.split(".")
+    return labels[-1] in _RESERVED_TLDS or ".".join(labels[-2:]) in _RESERVED_DOMAINS
+
+
+def emails_in_text(text: str) -> Iterator[tuple[str, str]]:
+    """(canonical address, raw text) for each address a reader sees in `text`, plain or
+    obfuscated with [at]/[dot] (and their Russian forms), in order of appearance."""
+    found: list[tuple[int, str, str]] = []
+    for count, match in enumerate(_EMAIL.finditer(text)):
+        if count >= _MAX_CANDIDATES:
+            break
+        address = canonical_email(match.group())
+        if address:
+            found.append((match.start(), address, match.group()))
+    if "[" in text or "(" in text or "{" in text or "<" in text:
+        found += _obfuscated(text)
+    for _, address, raw in sorted(found, key=lambda item: item[0]):
+        yield address, raw
+
+
+def _obfuscated(text: str) -> Iterator[tuple[int, str, str]]:
+    for count, match in enumerate(_OBFUSCATED.finditer(text)):
+        if count >= _MAX_CANDIDATES:
+            return
+        domain = _OBFUSCATED_DOT.sub(".", match.group("domain"))
+        address = canonical_email(f"{match.group('local')}@{domain}")
+        if address:
+            yield match.start(), address, match.group()
+
+
+def emails_in_mailto(href: str) -> Iterator[tuple[str, str]]:
+    """Addresses of a `mailto:` URI (RFC 6068): several comma-separated ones, and those in
+    `to=`/`cc=` fields; `subject=` and the rest are not addresses."""
+    target, _, query = href.strip()[len("mailto:") :].partition("?")
+    raws = unquote(target).split(",")
+    for key, value in parse_qsl(query, keep_blank_values=False):
+        if key.lower() in ("to", "cc"):
+            raws += value.split(",")
+    for raw in raws:
+        address = canonical_email(raw.strip())
+        if address:
+            yield address, raw.strip()
+
+
+@lru_cache(maxsize=1024)
+def decode_cfemail(encoded: str) -> str | None:
+    """The address hidden by Cloudflare's e-mail protection: hex bytes, the first one the
+    XOR key of the rest (`data-cfemail`, or `/cdn-cgi/l/email-protection#…`); None if the
+    value is not such an encoding."""
+    encoded = encoded.strip()
+    if not 4 <= len(encoded) <= 1024 or len(encoded) % 2:
+        return None
+    try:
+        data = bytes.fromhex(encoded)
+    except ValueError:
+        return None
+    key = data[0]
+    try:
+        return bytes(byte ^ key for byte in data[1:]).decode("utf-8")
+    except UnicodeDecodeError:
+        return None

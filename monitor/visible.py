@@ -1,0 +1,129 @@
+"""The text of an HTML page as a visitor sees it, and what the page keeps out of sight.
+
+Lines break where a browser breaks them: at `<br>`, `<hr>` and every block element (list
+items, table cells, paragraphs, …), so "info@acme.ru<br>sales@acme.ru" is two lines.
+Unicode spaces and dashes become the ASCII ones a reader takes them for; characters that
+show nothing (soft hyphen, zero-width space/joiner, word joiner, BOM) are dropped.
+Content under `hidden`, an inline `display:none`/`visibility:hidden`, `<template>` and
+`<noscript>` (browsers run scripts) is not shown: it is kept apart, as hidden text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from monitor.emails import decode_cfemail
+
+__all__ = ["PageText", "normalise_text", "read_html"]
+
+_NOT_SHOWN = ["script", "style", "head", "title", "svg", "iframe", "object", "select"]
+_BLOCKS = (
+    "address, article, aside, blockquote, dd, details, dialog, div, dl, dt, fieldset, "
+    "figcaption, figure, footer, form, h1, h2, h3, h4, h5, h6, header, hgroup, li, main, "
+    "nav, ol, option, p, pre, section, summary, table, tbody, td, tfoot, th, thead, tr, ul, "
+    "button, label, textarea, caption, menu, center"
+)
+_HIDING = "[hidden], [style], template, noscript"
+_HIDDEN_STYLE = re.compile(
+    r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse))", re.I
+)
+_CF_LINK = "/cdn-cgi/l/email-protection#"
+_MAX_ANCESTORS = 1_000
+
+_SPACES = "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+_SPACES += "\u202f\u205f\u3000\t"
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"
+_INVISIBLE = "\u00ad\u200b\u200c\u200d\u2060\ufeff\u180e"
+_TRANSLATION = str.maketrans(
+    {**dict.fromkeys(_SPACES, " "), **dict.fromkeys(_DASHES, "-"), **dict.fromkeys(_INVISIBLE)}
+)
+
+
+@dataclass
+class PageText:
+    """What one page shows and hides: text with one line per rendered line, and anchors."""
+
+    visible: str = ""
+    hidden: str = ""
+    links: list[str] = field(default_factory=list)  # hrefs of shown anchors, as written
+    hidden_links: list[str] = field(default_factory=list)
+
+
+def normalise_text(text: str) -> str:
+    """`text` with Unicode spaces as " ", Unicode dashes and minus as "-", and
+    invisible characters (U+00AD, U+200B-U+200D, U+2060, U+FEFF) removed."""
+    return text.translate(_TRANSLATION)
+
+
+def read_html(tree: LexborHTMLParser) -> PageText:
+    """Visible and hidden text and links of a parsed page; the tree is consumed."""
+    _reveal_cloudflare_emails(tree)
+    for node in tree.css(_BLOCKS):
+        node.insert_before("\n")
+        node.insert_after("\n")
+    for node in tree.css("br, hr"):
+        node.insert_after("\n")
+    page = PageText()
+    hidden_parts: list[str] = []
+    for node in _outermost(list(_hidden_nodes(tree))):
+        hidden_parts.append(_hidden_text(node))
+        page.hidden_links += _hrefs(node)
+        node.decompose()
+    tree.strip_tags(_NOT_SHOWN)
+    root = tree.body or tree.root
+    page.visible = normalise_text(root.text(deep=True) if root is not None else "")
+    page.hidden = normalise_text("\n".join(hidden_parts))
+    page.links = list(_hrefs(root)) if root is not None else []
+    return page
+
+
+def _reveal_cloudflare_emails(tree: LexborHTMLParser) -> None:
+    """Cloudflare replaces an address by "[email protected]" and a `data-cfemail` hex
+    string that its script decodes in the browser: decode it where it stands."""
+    for node in tree.css("[data-cfemail]"):
+        address = decode_cfemail(node.attributes.get("data-cfemail") or "")
+        node.replace_with(address or "")
+
+
+def _hidden_nodes(tree: LexborHTMLParser) -> Iterator[LexborNode]:
+    for node in tree.css(_HIDING):
+        if node.tag in ("template", "noscript"):
+            yield node
+            continue
+        attributes = node.attributes
+        if "hidden" in attributes or _HIDDEN_STYLE.search(attributes.get("style") or ""):
+            yield node
+
+
+def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
+    """Nodes none of whose ancestors is in `nodes`: removing those removes the rest."""
+    ids = {node.mem_id for node in nodes}
+    keep = []
+    for node in nodes:
+        parent, steps = node.parent, 0
+        while parent is not None and parent.mem_id not in ids and steps < _MAX_ANCESTORS:
+            parent, steps = parent.parent, steps + 1
+        if parent is None or steps >= _MAX_ANCESTORS:
+            keep.append(node)
+    return keep
+
+
+def _hidden_text(node: LexborNode) -> str:
+    parts = [node.text(deep=True)]
+    for fragment in node.template_fragments():
+        parts.append(fragment.text(deep=True))
+    return "\n".join(parts)
+
+
+def _hrefs(node: LexborNode) -> Iterator[str]:
+    for anchor in node.css("a[href]"):
+        href = (anchor.attributes.get("href") or "").strip()
+        if _CF_LINK in href:
+            address = decode_cfemail(href.partition("#")[2])
+            href = f"mailto:{address}" if address else ""
+        if href:
+            yield href
