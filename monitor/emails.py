@@ -35,12 +35,12 @@ _ASSET_DOMAIN = re.compile(r"^\d+(?:\.\d+)?x\.", re.I)
 _LOCAL = r"[^\W_][\w!#$%&'*+=?^~.-]{0,63}"
 _LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
 _TLD = r"(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
-_EMAIL = re.compile(rf"(?<![\w.+'-]){_LOCAL}@(?:{_LABEL}\.)+{_TLD}(?![\w-])", re.I)
+_EMAIL = re.compile(rf"(?<![\w.+-]){_LOCAL}@(?:{_LABEL}\.)+{_TLD}(?![\w-])", re.I)
 # What people write instead of "@" and "." so that harvesters miss it but readers do not.
 _AT = r"\s*[\[({<]\s*(?:at|собака|эт)\s*[\])}>]\s*"
 _DOT = r"(?:\s*[\[({<]\s*(?:dot|точка)\s*[\])}>]\s*|\.)"
 _OBFUSCATED = re.compile(
-    rf"(?<![\w.+'-])(?P<local>{_LOCAL}){_AT}(?P<domain>{_LABEL}(?:{_DOT}{_LABEL})+)(?![\w-])",
+    rf"(?<![\w.+-])(?P<local>{_LOCAL}){_AT}(?P<domain>{_LABEL}(?:{_DOT}{_LABEL})+)(?![\w-])",
     re.I,
 )
 _OBFUSCATED_DOT = re.compile(_DOT, re.I)

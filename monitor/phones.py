@@ -39,7 +39,10 @@ def parse_valid(text: str, region: str) -> phonenumbers.PhoneNumber | None:
 def is_placeholder(number: phonenumbers.PhoneNumber) -> bool:
     """True for the input masks and form hints pages show instead of a number:
     `+7 (999) 999-99-99`, `8 (900) 000-00-00`, `+7 (999) 123-45-67` — a subscriber part
-    (the last seven digits) of one repeated digit or the run 1234567."""
+    (the last seven digits) of one repeated digit, or the run 1234567 after a code that
+    is itself a mask (999, 000)."""
     national = str(number.national_number)
-    subscriber = national[-7:]
-    return len(set(national)) == 1 or len(set(subscriber)) == 1 or subscriber == "1234567"
+    code, subscriber = national[:-7], national[-7:]
+    if len(set(subscriber)) == 1:
+        return True
+    return subscriber == "1234567" and len(set(code)) <= 1

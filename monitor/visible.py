@@ -72,6 +72,8 @@ def read_html(tree: LexborHTMLParser) -> PageText:
     for node in _outermost(list(_hidden_nodes(tree))):
         hidden_parts.append(_hidden_text(node))
         page.hidden_links += _hrefs(node)
+        for fragment in node.template_fragments():
+            page.hidden_links += _hrefs(fragment)
         node.decompose()
     tree.strip_tags(_NOT_SHOWN)
     root = tree.body or tree.root

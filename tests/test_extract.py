@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from monitor.charset import decode_page, encoding_of
 from monitor.cli import main
 from monitor.extract import extract_contacts
 
@@ -170,3 +171,360 @@ def test_windows_1251_page_decoded_when_meta_declares_it(
     assert main(["extract", str(page), "--format", "json"]) == 0
     (phone,) = json.loads(capsys.readouterr().out)["phones"]
     assert phone["raw"] == "8 800 555-89-82 доб. 12"
+
+
+# --- the kinds of fault real pages show (issue 13) ------------------------------------
+
+
+def found(html: str, region: str = "RU") -> tuple[set[tuple[str, str | None]], set[str]]:
+    contacts = extract_contacts(html, region, html=True)
+    return {(p.e164, p.extension) for p in contacts.phones}, {e.address for e in contacts.emails}
+
+
+def test_br_separates_lines_when_contacts_follow_each_other():
+    """One phone and two e-mails, never "info@lesnoy-dom.rusales"."""
+    html = "<p>Тел.: +7 (495) 123-45-67<br>E-mail: info@lesnoy-dom.ru<br>sales@lesnoy-dom.ru</p>"
+    assert found(html) == (
+        {("+74951234567", None)},
+        {"info@lesnoy-dom.ru", "sales@lesnoy-dom.ru"},
+    )
+
+
+@pytest.mark.parametrize(
+    "separator", ["<br>", "<br/>", "<hr>", "</li><li>", "</td><td>", "<div>", "</p><p>", "<h3>"]
+)
+def test_number_ends_at_line_break_when_a_word_follows(separator: str):
+    """A deprecated number followed by a break and a word is still the number."""
+    html = f"<ul><li><table><tr><td><p>8 (800) 234-70-00{separator}Звоните</p></td></tr></table>"
+    assert found(html)[0] == {("+78002347000", None)}
+
+
+@pytest.mark.parametrize(
+    "space", ["\u2009", "\u202f", "\u2007", "\u00a0", "\u2002", "\u3000", "&thinsp;", "&nbsp;"]
+)
+def test_unicode_spaces_separate_groups_when_number_is_typeset(space: str):
+    """Thin, narrow no-break, figure and other Unicode spaces are spaces in a number."""
+    html = f"<p>Горячая линия: 8{space}800{space}234{space}70{space}00</p>"
+    assert found(html)[0] == {("+78002347000", None)}
+
+
+@pytest.mark.parametrize("dash", ["\u2011", "\u2010", "\u2013", "\u2212", "&ndash;", "&#8209;"])
+def test_unicode_dashes_separate_groups_when_number_is_typeset(dash: str):
+    """Non-breaking hyphen, en dash and minus are hyphens in a number."""
+    assert found(f"<p>+7 (495) 215{dash}24{dash}08</p>")[0] == {("+74952152408", None)}
+
+
+@pytest.mark.parametrize("invisible", ["&shy;", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff"])
+def test_invisible_characters_ignored_when_inside_a_phone_or_an_email(invisible: str):
+    """Soft hyphen, zero-width space/joiner and word joiner show nothing and split nothing."""
+    html = f"<p>8 800 555{invisible}-89-82, sup{invisible}port@lesnoy-dom.ru</p>"
+    assert found(html) == ({("+78005558982", None)}, {"support@lesnoy-dom.ru"})
+
+
+@pytest.mark.parametrize(
+    ("text", "region", "expected"),
+    [
+        ("Блокировка карты: 8-800-555-89-82", "RU", "+78005558982"),
+        ("Открыть счёт — 8 800 100-20-30", "RU", "+78001002030"),
+        ("Phone #: (212) 555-0123", "US", "+12125550123"),
+        ("Tel. No.: +44 20 7946 0321", "RU", "+442079460321"),
+        ("Order desk No. +7 495 215-24-08", "RU", "+74952152408"),
+        ("8 (495) 232-10-00 г. Москва", "RU", "+74952321000"),
+        ("Линия для Android: 495 215-24-08", "RU", "+74952152408"),
+        ("Отдел заказов: 495 215-24-08", "RU", "+74952152408"),
+        ("Телефон для заказа: 495 215-24-08", "RU", "+74952152408"),
+    ],
+)
+def test_label_keeps_number_and_country_when_written_before_it(
+    text: str, region: str, expected: str
+):
+    """Labels (even ones naming cards or accounts) and towns never hide a phone."""
+    assert found(f"<p>{text}</p>", region)[0] == {(expected, None)}
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "+7 958 400-00-05, доб. 76077",
+        "+7 958 400-00-05 (доб. 76077)",
+        "+7 958 400-00-05 доб.76077",
+        "+7 958 400-00-05 добавочный 76077",
+        "+7 958 400-00-05 вн. 76077",
+        "+7 958 400-00-05 доп. 76077",
+        "+7 958 400-00-05 ext. 76077",
+        "+7 958 400-00-05 x76077",
+        "+7 958 400-00-05 #76077",
+        "+7 958 400-00-05, ДОБ. 76077",
+    ],
+)
+def test_extension_found_when_written_after_the_number(written: str):
+    """Every way pages write an extension gives the extension."""
+    assert found(f"<p>{written}</p>")[0] == {("+79584000005", "76077")}
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "tel:+79584000005;ext=76077",
+        "tel:+79584000005p76077",
+        "tel:+79584000005w76077",
+        "tel:+79584000005,76077",
+        "tel:+79584000005;postd=pp76077",
+        "tel:+7-958-400-00-05;phone-context=+7;ext=76077",
+    ],
+)
+def test_extension_found_when_tel_link_dials_it(href: str):
+    """tel: links with ;ext=, ;postd=, p/w pauses or a comma give the extension."""
+    assert found(f'<a href="{href}">Позвонить</a>')[0] == {("+79584000005", "76077")}
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        ("<p>Пишите: info@почта.рф</p>", "info@почта.рф"),
+        ('<a href="mailto:info@xn--80a1acny.xn--p1ai">написать</a>', "info@почта.рф"),
+        ("<p>Contact o'brien@harbour-legal.co.uk</p>", "o'brien@harbour-legal.co.uk"),
+        ("<p>'quoted@lesnoy-dom.ru'</p>", "quoted@lesnoy-dom.ru"),
+        ("<p>first.last+tag@lesnoy-dom.ru.</p>", "first.last+tag@lesnoy-dom.ru"),
+        ("<p>support [at] lesnoy-dom [dot] ru</p>", "support@lesnoy-dom.ru"),
+        ("<p>hr(собака)lesnoy-dom.ru</p>", "hr@lesnoy-dom.ru"),
+        ("<p>press {at} lesnoy-dom (dot) com</p>", "press@lesnoy-dom.com"),
+        (
+            '<p><span class="__cf_email__" data-cfemail="42313732322d3036022e27312c2d3b6f262d2f6c'
+            '3037">[email&#160;protected]</span></p>',
+            "support@lesnoy-dom.ru",
+        ),
+        (
+            '<a href="/cdn-cgi/l/email-protection#42313732322d3036022e27312c2d3b6f262d2f6c3037">'
+            "[email&#160;protected]</a>",
+            "support@lesnoy-dom.ru",
+        ),
+    ],
+)
+def test_email_read_when_written_as_people_write_it(html: str, expected: str):
+    """IDN, apostrophes, quotes, obfuscation and Cloudflare's protection are read."""
+    assert found(html)[1] == {expected}
+
+
+def test_every_address_read_when_mailto_lists_several():
+    """mailto: with several addresses, cc= and ?subject= gives each address, no subject."""
+    html = (
+        '<a href="mailto:a@lesnoy-dom.ru,b@lesnoy-dom.ru?cc=c@lesnoy-dom.ru&subject=Hi%20there">'
+        "write</a>"
+    )
+    assert found(html)[1] == {"a@lesnoy-dom.ru", "b@lesnoy-dom.ru", "c@lesnoy-dom.ru"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "logo@2x.png",
+        "icon@3x.webp",
+        "sprite@1.5x.jpg",
+        "bg@2x.svg?v=3",
+        "user@localhost",
+        "name@printer.lan",
+        "a@b.c",
+        "me@example.com",
+        "you@mail.example.org",
+        "info@shop.test",
+        "noreply@site.example",
+        "x@y.invalid",
+        "admin@router.local",
+    ],
+)
+def test_not_an_email_when_domain_is_an_asset_unknown_or_reserved(text: str):
+    """A domain must end in a public suffix and not be reserved (RFC 2606, RFC 6761)."""
+    assert found(f"<p>{text}</p><img src='/img/{text}'>")[1] == set()
+
+
+@pytest.mark.parametrize(
+    "mask",
+    [
+        "+7 (999) 999-99-99",
+        "+7 (___) ___-__-__",
+        "8 (XXX) XXX-XX-XX",
+        "+7 (900) 000-00-00",
+        "+7 (999) 123-45-67",
+        "8 800 XXX-XX-XX",
+        "+7 (495) 000-00-00",
+    ],
+)
+def test_input_mask_not_a_phone_when_shown_as_a_form_hint(mask: str):
+    """Masks and form hints are never published numbers."""
+    html = f'<label>Телефон <input name="phone" placeholder="{mask}"></label><small>{mask}</small>'
+    assert found(html)[0] == set()
+
+
+JSON_LD_CASES = {
+    "CDATA wrapper": """// <![CDATA[
+{"@context": "https://schema.org", "@type": "Organization", "telephone": "+7 495 215-24-08"}
+// ]]>""",
+    "comment wrapper": '<!-- {"@type": "Organization", "telephone": "+7 495 215-24-08"} -->',
+    "trailing comma": '{"@type": "Organization", "telephone": "+7 495 215-24-08",}',
+    "several objects": '{"@type": "WebSite"} {"@type": "Store", "telephone": "+74952152408"}',
+    "@graph": '{"@graph": [{"@type": "WebPage"}, {"contactPoint": {"telephone": "84952152408"}}]}',
+    "list": '[{"@type": "Store", "telephone": ["+7 495 215-24-08"]}]',
+}
+
+
+@pytest.mark.parametrize("block", JSON_LD_CASES.values(), ids=JSON_LD_CASES.keys())
+def test_json_ld_telephone_read_when_block_is_written_as_sites_write_it(block: str):
+    """CDATA and comment wrappers, trailing commas, several objects, @graph all count."""
+    html = f'<script type="application/ld+json">{block}</script><p>Нет</p>'
+    assert found(html)[0] == {("+74952152408", None)}
+
+
+def test_malformed_json_ld_block_loses_only_itself_when_another_is_fine():
+    """A broken block yields nothing; the good one next to it still counts."""
+    html = (
+        '<script type="application/ld+json">{"telephone": "+7 800 234-70-00", oops}</script>'
+        '<script type="application/ld+json">{"email": "mailto:b2b@lesnoy-dom.ru",'
+        ' "telephone": "+7 495 215-24-08 доб. 12"}</script>'
+    )
+    assert found(html) == ({("+74952152408", "12")}, {"b2b@lesnoy-dom.ru"})
+
+
+def test_microdata_and_hcard_read_when_values_are_in_attributes():
+    """itemprop telephone/email (content or href) and hCard tel/email count."""
+    html = """<div itemscope itemtype="https://schema.org/Organization">
+      <meta itemprop="telephone" content="+7 495 215-24-08">
+      <a itemprop="email" href="mailto:office@lesnoy-dom.ru">Написать</a></div>
+      <div class="vcard"><span class="tel"><span class="type">work</span>
+      <span class="value">8 800 555-89-82</span></span>
+      <span class="email">sales@lesnoy-dom.ru</span></div>"""
+    assert found(html) == (
+        {("+74952152408", None), ("+78005558982", None)},
+        {"office@lesnoy-dom.ru", "sales@lesnoy-dom.ru"},
+    )
+
+
+HIDING = {
+    "hidden attribute": "<div hidden>{}</div>",
+    "display:none": '<div style="color: red; display:none">{}</div>',
+    "DISPLAY: NONE": '<p style="DISPLAY: NONE !important">{}</p>',
+    "visibility:hidden": '<span style="visibility: hidden">{}</span>',
+    "template": "<template><p>{}</p></template>",
+    "noscript": "<noscript><div>{}</div></noscript>",
+    "nested": '<div hidden><div style="display:none">{}</div></div>',
+}
+
+
+@pytest.mark.parametrize("wrapper", HIDING.values(), ids=HIDING.keys())
+def test_hidden_content_listed_apart_when_page_hides_it(wrapper: str):
+    """Hidden text is not published, and is listed apart with visible: false."""
+    inner = '8 (800) 234-70-00, old@lesnoy-dom.ru <a href="tel:+74952152408">x</a>'
+    contacts = extract_contacts("<p>Звоните в чат</p>" + wrapper.format(inner), "RU", html=True)
+    assert (contacts.phones, contacts.emails) == ((), ())
+    data = contacts.to_json()["hidden"]
+    assert {(p["e164"], p["visible"]) for p in data["phones"]} == {
+        ("+78002347000", False),
+        ("+74952152408", False),
+    }
+    assert data["emails"] == [
+        {"address": "old@lesnoy-dom.ru", "raw": "old@lesnoy-dom.ru", "visible": False}
+    ]
+
+
+def test_hidden_copy_not_listed_when_same_contact_is_also_shown():
+    """A contact shown and also hidden elsewhere is simply published."""
+    contacts = extract_contacts(
+        "<p>8 800 555-89-82</p><div hidden>8 800 555-89-82</div>", "RU", html=True
+    )
+    assert [p.e164 for p in contacts.phones] == ["+78005558982"]
+    assert contacts.hidden_phones == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "IBAN DE89 3704 0044 0532 0130 00",
+        "IBAN: RU02 0445 2560 0407 0281 0412 3456 7890",
+        "Трек-номер: 8000 1234 5678 9",
+        "Tracking number 1Z 999 AA1 0123 4567 84",
+        "Карта 4276 3800 1234 5678",
+        "Card: 5536 9137 1234 5678",
+        "ОГРН 1027739244741",
+        "БИК 044525068",
+        "к/с 30101 810 4 0000 0000225",
+        "Р/с 40702 810 3 3800 0012345",
+        "СНИЛС 112-233-445 95",
+        "ISBN 978-5-389-07435-4",
+        "Version 10.0.19045.3693",
+        "v2.14.3 (build 2024-11-05)",
+        "Координаты: 55.755826, 37.617300",
+        "GPS 55°45′20″ N 37°37′03″ E, 55.7558 37.6173",
+        "Цена: 8 990 000 руб.",
+        "Price $1,299.00 / 8 800.50 €",
+        "119021, г. Москва, ул. Льва Толстого, 16",
+        "Договор № 45-2024/117 от 12.03.2024",
+        "Период 01.01.2024 – 31.12.2024",
+        "Рейс SU 1402, 12:40–15:05",
+        "ИНН/КПП 7704217370/770401001",
+    ],
+)
+def test_not_a_phone_when_text_is_an_identifier_amount_or_place(text: str):
+    """IBANs, tracking and card numbers, tax ids, versions, coordinates are not phones."""
+    assert extract_contacts(f"<p>{text}</p>", "RU", html=True).phones == ()
+
+
+ENCODED_PAGE = "<p>Тел.: 8\u00a0800\u00a0555–89–82, почта: info@почта.рф</p>"
+
+
+def contacts_of_bytes(body: bytes, content_type: str | None = None) -> tuple[set, set]:
+    text = decode_page(body, content_type)
+    return found(text)
+
+
+@pytest.mark.parametrize(
+    ("label", "codec"),
+    [("iso-8859-1", "cp1252"), ("latin1", "cp1252"), ("x-cp1251", "cp1251"), ("gb2312", "gbk")],
+)
+def test_whatwg_label_decides_the_decoder_when_meta_names_an_alias(label: str, codec: str):
+    """WHATWG labels: iso-8859-1 is windows-1252, x-cp1251 windows-1251, gb2312 GBK."""
+    assert encoding_of(f'<meta charset="{label}">'.encode()) == (codec, 0)
+
+
+def test_windows_1252_dashes_read_when_page_says_iso_8859_1():
+    """Byte 0x96 is an en dash in windows-1252 (a C1 control in ISO-8859-1): a separator."""
+    body = b'<meta charset="iso-8859-1"><p>Call +7 495 215\x9624\x9608</p>'
+    assert contacts_of_bytes(body)[0] == {("+74952152408", None)}
+
+
+def test_meta_charset_obeyed_when_it_follows_a_long_style():
+    """A <meta charset> after 5 KB of CSS in the head still decides the page's text."""
+    style = "<style>" + ".a{color:red}\n" * 400 + "</style>"
+    body = f'<html><head>{style}<meta charset="x-cp1251"></head><body>{ENCODED_PAGE}'
+    assert contacts_of_bytes(body.encode("cp1251")) == (
+        {("+78005558982", None)},
+        {"info@почта.рф"},
+    )
+
+
+def test_bom_wins_when_meta_contradicts_it():
+    """A UTF-8 BOM beats a <meta> saying windows-1251."""
+    body = b"\xef\xbb\xbf" + f'<meta charset="windows-1251">{ENCODED_PAGE}'.encode()
+    assert contacts_of_bytes(body)[1] == {"info@почта.рф"}
+
+
+def test_header_wins_when_meta_contradicts_it():
+    """The Content-Type header's charset beats the page's own <meta>."""
+    body = f'<meta charset="utf-8">{ENCODED_PAGE}'.encode("cp1251")
+    assert contacts_of_bytes(body, "text/html; charset=windows-1251")[1] == {"info@почта.рф"}
+
+
+def test_http_equiv_read_when_page_declares_charset_the_old_way():
+    """<meta http-equiv="Content-Type" content="…; charset=koi8-r"> is a declaration."""
+    body = (
+        '<meta http-equiv="Content-Type" content="text/html; charset=koi8-r">'
+        + ENCODED_PAGE.replace("–", "-")
+    ).encode("koi8-r")
+    assert contacts_of_bytes(body)[1] == {"info@почта.рф"}
+
+
+def test_meta_in_a_comment_ignored_when_a_real_one_follows():
+    """A commented-out <meta charset> is not a declaration."""
+    body = ('<!-- <meta charset="koi8-r"> --><meta charset="windows-1251">' + ENCODED_PAGE).encode(
+        "cp1251"
+    )
+    assert contacts_of_bytes(body)[1] == {"info@почта.рф"}
