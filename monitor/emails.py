@@ -29,6 +29,9 @@ _PSL = PublicSuffixList(accept_unknown=False)
 # RFC 2606 §2-3 and RFC 6761 §6: names that can never be a real mailbox's domain.
 _RESERVED_TLDS = frozenset(["test", "example", "invalid", "localhost", "local"])
 _RESERVED_DOMAINS = frozenset(["example.com", "example.net", "example.org"])
+# Names that are placeholders in form hints and manuals under any suffix ("ivanov@example.ru",
+# "you@yourdomain.com"), though registered by someone: never a published contact.
+_PLACEHOLDER_NAMES = frozenset(["example", "yourdomain", "your-domain", "yourcompany", "yoursite"])
 # Retina asset names: "logo@2x.png", "icon@1.5x.webp".
 _ASSET_DOMAIN = re.compile(r"^\d+(?:\.\d+)?x\.", re.I)
 
@@ -64,13 +67,18 @@ def canonical_email(address: str) -> str | None:
     except (email_validator.EmailNotValidError, UnicodeError, ValueError):
         return None
     domain = valid.ascii_domain.lower()
-    if is_placeholder_domain(domain) or _PSL.privatesuffix(domain) is None:
+    registrable = _PSL.privatesuffix(domain)
+    if registrable is None or is_placeholder_domain(domain):
+        return None
+    if registrable.split(".", 1)[0] in _PLACEHOLDER_NAMES:
         return None
     return f"{valid.local_part}@{valid.domain}".lower()
 
 
 def is_placeholder_domain(domain: str) -> bool:
-    """True for domains reserved for documentation and tests (RFC 2606, RFC 6761)."""
+    """True for domains reserved for documentation and tests (RFC 2606, RFC 6761):
+    `example.com|net|org` and anything under `.test`, `.example`, `.invalid`,
+    `.localhost` (and `.local`, RFC 6762)."""
     domain = domain.lower().rstrip(".")
     labels = domain.split(".")
     return labels[-1] in _RESERVED_TLDS or ".".join(labels[-2:]) in _RESERVED_DOMAINS
