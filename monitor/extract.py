@@ -11,6 +11,7 @@ by `monitor.emails`; JSON-LD, microdata and hCard by `monitor.structured`.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -21,7 +22,7 @@ from monitor.emails import emails_in_mailto, emails_in_text
 from monitor.model import Contacts, PublishedEmail, PublishedPhone
 from monitor.phones import e164, is_placeholder, number_type_name, parse_valid
 from monitor.structured import structured_contacts
-from monitor.visible import normalise_text, read_html
+from monitor.visible import PageText, normalise_text, read_html
 
 __all__ = ["extract_contacts", "looks_like_html", "normalise_url"]
 
@@ -52,6 +53,8 @@ _NOT_PHONE_AFTER = re.compile(
 )
 # A phone is written with "+", a trunk prefix, brackets or separators; bare digit runs are ids.
 _PHONE_SHAPE = re.compile(r"^\s*(\+|8[\s(-]|8\d{10}$|\(|\d{1,4}[\s.-]\d)")
+# Dates written with digits only: "2024-03-07", "07.03.2024", "2024/03/07".
+_DATE = re.compile(r"^(?:\d{4}([-./])\d{1,2}\1\d{1,2}|\d{1,2}([./])\d{1,2}\2\d{2,4})(?!\d)")
 _MAX_TEXT_CHARS = 20_000_000
 # Containers pages close explicitly (unlike p, li, td): their depth measures nesting.
 _NESTING_TAG = re.compile(
@@ -98,7 +101,8 @@ def extract_contacts(
     structured_phones, structured_emails = structured_contacts(tree)
     page = read_html(tree)
     # Visible text first: its wording is the best evidence when a number is also a link.
-    phones = [*_text_phones(page.visible, region), *_link_phones(page.links, region)]
+    shown = _without_link_labels(list(_text_phones(page.visible, region)), page, region)
+    phones = [*shown, *_link_phones(page.links, region)]
     phones += _structured_phones(structured_phones, region)
     emails = [*_text_emails(page.visible), *_mailto_emails(page.links)]
     emails += _structured_emails(structured_emails)
@@ -192,6 +196,27 @@ def _tel_uri_phone(href: str, region: str) -> PublishedPhone | None:
     return _published(parsed, shown, extension[:6] if extension else None)
 
 
+def _without_link_labels(
+    phones: list[PublishedPhone], page: PageText, region: str
+) -> list[PublishedPhone]:
+    """`phones` less the bare numbers that only label a `tel:` link dialling an extension
+    of them: "<a href="tel:+74993221877p105">+7 499 322-18-77</a>" publishes доб. 105."""
+    labels: Counter[str] = Counter()
+    for href, text in page.tel_labels:
+        link = _tel_uri_phone(href, region)
+        if link is not None and link.extension:
+            labels.update(p.e164 for p in _text_phones(text, region) if p.extension is None)
+    if not labels:
+        return phones
+    kept = []
+    for phone in reversed(phones):
+        if phone.extension is None and labels[phone.e164] > 0:
+            labels[phone.e164] -= 1
+            continue
+        kept.append(phone)
+    return kept[::-1]
+
+
 def _structured_phones(values: Iterable[str], region: str) -> Iterator[PublishedPhone]:
     for value in values:
         if value.strip().lower().startswith("tel:"):
@@ -270,7 +295,7 @@ def _phone_in(
 def _not_a_phone(text: str, at: int, stop: int, raw: str) -> bool:
     """True when the words around `raw` make it an identifier, amount, date or address."""
     before = text[max(0, at - 40) : at].rpartition("\n")[2]
-    if _NOT_PHONE_AFTER.match(text, stop):
+    if _NOT_PHONE_AFTER.match(text, stop) or _DATE.match(raw):
         return True
     if not _ID_LABEL.search(before):
         return False

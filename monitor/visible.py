@@ -51,6 +51,7 @@ class PageText:
     hidden: str = ""
     links: list[str] = field(default_factory=list)  # hrefs of shown anchors, as written
     hidden_links: list[str] = field(default_factory=list)
+    tel_labels: list[tuple[str, str]] = field(default_factory=list)  # (tel: href, its text)
 
 
 def normalise_text(text: str) -> str:
@@ -80,6 +81,12 @@ def read_html(tree: LexborHTMLParser) -> PageText:
     page.visible = normalise_text(root.text(deep=True) if root is not None else "")
     page.hidden = normalise_text("\n".join(hidden_parts))
     page.links = list(_hrefs(root)) if root is not None else []
+    if root is not None:
+        page.tel_labels = [
+            (href, normalise_text(anchor.text(deep=True)))
+            for anchor in root.css('a[href^="tel:" i]')
+            if (href := (anchor.attributes.get("href") or "").strip())
+        ]
     return page
 
 

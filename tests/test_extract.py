@@ -528,3 +528,23 @@ def test_meta_in_a_comment_ignored_when_a_real_one_follows():
         "cp1251"
     )
     assert contacts_of_bytes(body)[1] == {"info@почта.рф"}
+
+
+def test_link_extension_published_when_link_text_shows_the_bare_number():
+    """<a href="tel:…p105">+7 499 322-18-77</a> publishes the extension line, not the bare one."""
+    html = '<p><a href="tel:+74993221877p105">+7 499 322-18-77</a></p>'
+    assert found(html)[0] == {("+74993221877", "105")}
+
+
+def test_bare_number_kept_when_also_shown_outside_the_link():
+    """The same number shown again in text is the main line as well."""
+    html = '<p><a href="tel:+74993221877p105">+7 499 322-18-77</a>; приёмная +7 499 322-18-77</p>'
+    assert found(html)[0] == {("+74993221877", "105"), ("+74993221877", None)}
+
+
+@pytest.mark.parametrize(
+    "text", ["Last modified 2024-03-07 14:22", "Updated 2024/03/07 1422", "Дата: 07.03.2024 1422"]
+)
+def test_not_a_phone_when_a_date_starts_the_digits(text: str):
+    """ISO and dotted dates followed by a time are not phones in any region."""
+    assert found(f"<p>{text}</p>", "US")[0] == set()
