@@ -225,9 +225,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _has_problems(round_: Round) -> bool:
-    down = any(not r.result.success for r in round_.results if r.channel.status == "active")
+    # success None measured nothing (a numbering check, a skipped call): only an invalid
+    # number is a problem there, never "not dialled".
+    down = any(r.result.success is False for r in round_.results if r.channel.status == "active")
+    invalid = any(r.result.details.get("number_valid") is False for r in round_.results)
     published = any(f.type == "deprecated_published" for f in round_.findings)
-    return down or published
+    return down or invalid or published
 
 
 def _drift(args: argparse.Namespace) -> int:

@@ -34,7 +34,10 @@ __all__ = [
     "HoursWindow",
     "Organization",
     "PhoneChannel",
+    "PushCheck",
     "Registry",
+    "SipCheck",
+    "SipDefaults",
     "Source",
     "TcpChannel",
     "WebChannel",
@@ -202,6 +205,24 @@ class Expect(StrictModel):
     max_body_bytes: Annotated[int, Field(ge=1, le=64 * 1024 * 1024)] = 1024 * 1024
 
 
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
+
+
+class PushCheck(StrictModel):
+    """An outside tester pushes results; the token is read from the environment variable
+    `token_env` at every push, never from the registry."""
+
+    token_env: Annotated[str, Field(pattern=ENV_NAME)]
+    expect_every: Duration | None = None  # no push for this long: failure `push_missing`
+
+
+class SipCheck(StrictModel):
+    """`call`: an INVITE to the number through the trunk; `options`: an OPTIONS to the trunk."""
+
+    mode: Literal["call", "options"] = "call"
+    max_calls_per_day: Annotated[int, Field(ge=0, le=100000)] | None = None  # over defaults'
+
+
 class ChannelBase(StrictModel):
     id: Id
     name: str | None = None
@@ -216,17 +237,31 @@ class ChannelBase(StrictModel):
     failure_threshold: Threshold | None = None  # consecutive failures before "down"
     success_threshold: Threshold | None = None  # consecutive successes before "up" again
     notes: str | None = None
+    # push: an outside tester reports this channel's state to /api/v1/push/{org}/{channel}
+    check: Literal["probe", "push"] = "probe"
+    push: PushCheck | None = None
 
     @property
     def contact(self) -> str:
         """The contact as written in the registry: number, address, URL or host:port."""
         raise NotImplementedError
 
+    @model_validator(mode="after")
+    def _push_configured(self) -> ChannelBase:
+        if self.check == "push" and self.push is None:
+            raise ValueError("check: push needs push: {token_env: NAME}")
+        if self.check != "push" and self.push is not None:
+            raise ValueError(f"push: is set but check is {self.check!r}; use check: push")
+        return self
+
 
 class PhoneChannel(ChannelBase):
     kind: Literal["phone"]
     phone: str
     region: str | None = None  # overrides defaults.region for a number without +code
+    # numbering: the number exists in the plan, nothing dialled; sip: a test call or OPTIONS
+    check: Literal["numbering", "sip", "push"] = "numbering"  # type: ignore[assignment]
+    sip: SipCheck = SipCheck()
 
     @property
     def contact(self) -> str:
@@ -329,6 +364,31 @@ class Tls(StrictModel):
     ca_file: str | None = None  # extra PEM bundle trusted besides the system's
 
 
+class SipAuth(StrictModel):
+    username: str = Field(min_length=1, max_length=256)
+    password_env: Annotated[str, Field(pattern=ENV_NAME)]  # the secret stays in the environment
+
+
+class SipDefaults(StrictModel):
+    """The SIP trunk test calls and OPTIONS go through."""
+
+    trunk: Annotated[str, Field(pattern=r"^sips?:[^\s]+$")]  # sip:host:port;transport=udp|tcp|tls
+    from_: Annotated[str, Field(alias="from", pattern=r"^sips?:[^\s@]+@[^\s]+$")] = (
+        "sip:monitor@localhost"
+    )
+    auth: SipAuth | None = None
+    max_calls_per_day: Annotated[int, Field(ge=0, le=100000)] = 48  # per channel
+    max_concurrent_calls: Annotated[int, Field(ge=1, le=64)] = 4  # SIPp processes at once
+
+    @field_validator("trunk")
+    @classmethod
+    def _transport(cls, value: str) -> str:
+        transport = re.search(r";transport=([^;]*)", value)
+        if transport and transport.group(1).lower() not in ("udp", "tcp", "tls"):
+            raise ValueError(f"transport {transport.group(1)!r}: use udp, tcp or tls")
+        return value
+
+
 class Defaults(StrictModel):
     interval: Duration = 60.0
     source_interval: Duration = 1800.0
@@ -343,6 +403,7 @@ class Defaults(StrictModel):
     success_threshold: Threshold = 1
     availability_objective: Objective = 0.999  # per service and month, for SLO alerts
     history: HistoryConfig = HistoryConfig()
+    sip: SipDefaults | None = None
     # Follow redirects into loopback/private/link-local addresses from a public target.
     allow_private_redirects: bool = False
 

@@ -16,8 +16,9 @@ from typing import Any
 
 from prometheus_client.utils import floatToGoString
 
-from monitor.config import Channel
+from monitor.config import Channel, PhoneChannel
 from monitor.hours import in_hours
+from monitor.probers.phone import numbering_details
 from monitor.sharding import Shard, owner, shard_key
 from monitor.state import ChannelState, State
 
@@ -70,6 +71,32 @@ FAMILIES = (
     Family(
         "contact_probe_http_phase_seconds", "gauge", "Duration of each phase of the latest probe."
     ),
+    # Phone lines (issue 16): the numbering plan, SIP test calls, pushes.
+    Family(
+        "contact_phone_number_valid",
+        "gauge",
+        "1 when the phone number exists in the numbering plan, 0 otherwise.",
+    ),
+    Family(
+        "contact_probe_sip_status_code",
+        "gauge",
+        "SIP status of the latest test call's answer (or OPTIONS reply).",
+    ),
+    Family(
+        "contact_probe_sip_post_dial_delay_seconds",
+        "gauge",
+        "Latest test call: from the INVITE to the first ringing or answer.",
+    ),
+    Family(
+        "contact_probe_sip_q850_cause",
+        "gauge",
+        "Q.850 cause in the Reason header of the latest test call's answer.",
+    ),
+    Family(
+        "contact_push_last_received_timestamp_seconds",
+        "gauge",
+        "When the latest push for the channel was accepted.",
+    ),
 )
 _INDEX = {family.name: i for i, family in enumerate(FAMILIES)}
 # Probe details that become a gauge of their own: detail key -> family.
@@ -78,6 +105,9 @@ _DETAIL_GAUGES = {
     "redirects": "contact_probe_http_redirects",
     "cert_not_after": "contact_probe_tls_cert_expiry_timestamp_seconds",
     "mx_count": "contact_probe_mx_records",
+    "sip_status_code": "contact_probe_sip_status_code",
+    "post_dial_delay_seconds": "contact_probe_sip_post_dial_delay_seconds",
+    "q850_cause": "contact_probe_sip_q850_cause",
 }
 
 
@@ -161,6 +191,10 @@ class ChannelExposition:
         if self.shard.count > 1:
             shard = f"{owner(shard_key(*key), self.shard.count)}/{self.shard.count}"
             lines.add("contact_channel_shard_info", 1, label_text(owner=shard), scoped=False)
+        if isinstance(channel, PhoneChannel):
+            region = self.state.registry.defaults.region
+            valid = numbering_details(channel, region)["number_valid"]
+            lines.add("contact_phone_number_valid", valid, scoped=False)
         if channel_state is not None:
             _result_lines(lines, channel_state)
         return [text.encode() for text in lines.by_family]
@@ -170,18 +204,33 @@ def _stamp(channel_state: ChannelState | None, open_now: bool) -> tuple[Any, ...
     if channel_state is None:
         return (None, open_now)
     s = channel_state
-    return (s.result, s.up, s.changed_at, s.probes_ok, s.probes_failed, open_now)
+    return (
+        s.result,
+        s.up,
+        s.changed_at,
+        s.probes_ok,
+        s.probes_failed,
+        s.probes_skipped,
+        s.push_received_at,
+        open_now,
+    )
 
 
 def _result_lines(lines: _Lines, state: ChannelState) -> None:
     lines.add("contact_probes", state.probes_ok, 'result="success"')
     lines.add("contact_probes", state.probes_failed, 'result="failure"')
+    if state.probes_skipped:
+        lines.add("contact_probes", state.probes_skipped, 'result="skipped"')
+    if state.push_received_at is not None:
+        lines.add("contact_push_last_received_timestamp_seconds", state.push_received_at)
     result = state.result
     if result is None:
         return
-    lines.add("contact_probe_success", result.success)
     lines.add("contact_probe_duration_seconds", result.duration_seconds)
     lines.add("contact_probe_last_run_timestamp_seconds", result.timestamp)
+    if result.success is None:  # nothing measured (a numbering check): neither up nor down
+        return
+    lines.add("contact_probe_success", result.success)
     if not result.success:
         lines.add("contact_probe_failure_info", 1, label_text(reason=result.reason or "error"))
     if state.up is not None:

@@ -232,7 +232,17 @@ def semantic_problems(registry: Registry, base: Path) -> list[tuple[PathKey, str
     problems += _duplicates([org.id for org in registry.organizations], ("organizations",))
     for i, org in enumerate(registry.organizations):
         problems += _organization_problems(org, ("organizations", i), registry.defaults.region)
+        problems += _sip_problems(org, ("organizations", i), registry.defaults.sip is not None)
     return problems
+
+
+def _sip_problems(org: Any, at: PathKey, has_trunk: bool) -> list[tuple[PathKey, str]]:
+    """A SIP check needs a trunk to go through."""
+    return [
+        ((*at, "channels", j, "check"), "check: sip needs defaults.sip.trunk")
+        for j, channel in enumerate(org.channels)
+        if getattr(channel, "check", None) == "sip" and not has_trunk
+    ]
 
 
 def _duplicates(ids: list[str], prefix: PathKey) -> list[tuple[PathKey, str]]:

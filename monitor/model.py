@@ -78,7 +78,8 @@ def _email_json(email: PublishedEmail) -> dict[str, Any]:
 class ProbeResult:
     """The outcome of one probe of one channel or source."""
 
-    success: bool
+    # None: nothing was measured (a numbering check, a skipped test call): never up or down
+    success: bool | None
     reason: str | None = None  # short machine-readable cause of failure, None on success
     message: str | None = None  # one human sentence about the failure
     duration_seconds: float = 0.0  # wall time of the whole probe

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from monitor.history import Incident
+from monitor.line_state import line_note
 from monitor.model import Contacts, Finding
 from monitor.rounds import ChannelResult, Round
 
@@ -55,13 +56,17 @@ def _cell(value: Any) -> str:
 
 
 def check_table(round_: Round) -> str:
+    shown_on: dict[tuple[str, str], list[str]] = {}
+    for f in round_.findings:
+        if f.type == "deprecated_published" and f.channel:
+            shown_on.setdefault((f.org, f.channel), []).append(f.source)
     rows = [
         (
             r.org,
             r.channel.id,
             r.channel.kind,
             r.channel.status,
-            "up" if r.result.success else "DOWN",
+            _result_word(r, shown_on.get((r.org, r.channel.id), [])),
             r.result.reason,
             f"{r.result.duration_seconds * 1000:.0f}ms",
             r.result.message,
@@ -69,11 +74,24 @@ def check_table(round_: Round) -> str:
         for r in round_.results
     ]
     out = table(("ORG", "CHANNEL", "KIND", "STATUS", "RESULT", "REASON", "TIME", "MESSAGE"), rows)
-    up = sum(r.result.success for r in round_.results)
+    up = sum(r.result.success is True for r in round_.results)
     out += f"\n\n{up}/{len(round_.results)} channels up"
+    unmeasured = sum(r.result.success is None for r in round_.results)
+    if unmeasured:
+        out += f" ({unmeasured} not measured: phone lines not dialled, skipped calls, pushes)"
     if round_.scans:
         out += f"; {len(round_.scans)} sources scanned\n\n" + findings_table(round_.findings)
     return out
+
+
+def _result_word(item: ChannelResult, shown_on: list[str]) -> str:
+    """up / DOWN, or for what measured nothing the words of `monitor.line_state`."""
+    note = line_note(item.channel, item.result, shown_on)
+    if note is not None and item.result.success is None:
+        return note
+    if item.result.success is None:
+        return f"not measured ({item.result.reason})" if item.result.reason else "not measured"
+    return "up" if item.result.success else "DOWN"
 
 
 def findings_table(findings: Sequence[Finding]) -> str:

@@ -34,6 +34,9 @@ class ChannelState:
     successes_in_row: int = 0
     probes_ok: int = 0
     probes_failed: int = 0
+    probes_skipped: int = 0  # test calls not made (budget spent): neither success nor failure
+    skipped: ProbeResult | None = None  # the latest skip, while `result` keeps the measurement
+    push_received_at: float | None = None  # when the latest push was accepted (epoch s)
 
 
 @dataclass
@@ -120,7 +123,11 @@ class State:
         state = self.channels.get(key)
         if channel is None or state is None:
             return  # removed by a reload while its probe was in flight
+        if result.success is None:
+            self._record_unmeasured(state, result)
+            return
         state.result = result
+        state.skipped = None
         if self.history is not None:
             self.history.probe(*key, result.timestamp, result.success, result.duration_seconds)
         if result.success:
@@ -130,6 +137,17 @@ class State:
             state.probes_failed += 1
             state.failures_in_row, state.successes_in_row = state.failures_in_row + 1, 0
         self._damp(key, channel, state, result)
+
+    @staticmethod
+    def _record_unmeasured(state: ChannelState, result: ProbeResult) -> None:
+        """A numbering check or a skipped call measured nothing: no uptime, no up/down.
+        A skip leaves the last measurement in place and is kept beside it."""
+        if result.details.get("skipped"):
+            state.probes_skipped += 1
+            state.skipped = result
+            if state.result is not None:
+                return
+        state.result = result
 
     def _damp(
         self, key: ChannelKey, channel: Channel, state: ChannelState, result: ProbeResult

@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from monitor.config import Channel, HoursWindow
 from monitor.history import History
 from monitor.hours import in_hours
+from monitor.line_state import line_note, measured
 from monitor.state import State
 
 __all__ = ["hours_text", "render_status_page"]
@@ -43,6 +44,8 @@ class _Row:
     uptime_24h: float | None
     uptime_30d: float | None
     bars: list[float | None]  # one per day, oldest first
+    note: str | None = None  # for a line nothing dialled: what it is instead of up/down
+    measured: bool = True  # False: no uptime figures, no bars (see monitor.line_state)
 
 
 def render_status_page(state: State, history: History | None, refresh_seconds: int = 30) -> str:
@@ -54,6 +57,7 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
     day_ago = history.uptime_all(now - 86400) if history else {}
     month = history.uptime_all(now - DAYS * 86400) if history else {}
     moment = datetime.datetime.now(datetime.UTC)
+    shown_on = _deprecated_sources(state)
     organisations: dict[str, dict[str, list[_Row]]] = {}
     for (org, ident), current in state.channels.items():  # what this replica probes
         channel = state.channel_defs[(org, ident)]
@@ -67,7 +71,11 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
             day_ago.get((org, ident)),
             month.get((org, ident)),
             [days.get(d) for d in range(today - DAYS + 1, today + 1)],
+            line_note(channel, current.result, shown_on.get((org, ident), ())),
+            measured(channel),
         )
+        if not row.measured:
+            row.state, row.uptime_24h, row.uptime_30d, row.bars = "unmeasured", None, None, []
         organisations.setdefault(org, {}).setdefault(channel.service, []).append(row)
     return _ENV.get_template("status.html").render(
         organisations=organisations,
@@ -78,7 +86,19 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
         hours_text=hours_text,
         up=sum(r.state == "up" for o in organisations.values() for s in o.values() for r in s),
         down=sum(r.state == "down" for o in organisations.values() for s in o.values() for r in s),
+        not_dialled=sum(
+            not r.measured for o in organisations.values() for s in o.values() for r in s
+        ),
     )
+
+
+def _deprecated_sources(state: State) -> dict[tuple[str, str], list[str]]:
+    """Per deprecated channel, the sources that still show it."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for finding in state.all_findings():
+        if finding.type == "deprecated_published" and finding.channel:
+            out.setdefault((finding.org, finding.channel), []).append(finding.source)
+    return out
 
 
 def _state_word(channel: Channel, up: bool | None) -> str:

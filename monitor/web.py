@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from monitor import __version__
 from monitor.history import History
 from monitor.hours import in_hours
+from monitor.line_state import line_note, measured
 from monitor.metrics import MonitorMetrics
 from monitor.state import State
 from monitor.status_page import hours_text, render_status_page
@@ -39,6 +40,9 @@ class ChannelOut(BaseModel):
     last_probe: float | None  # epoch seconds
     last_change: float | None
     details: dict[str, Any]
+    # For a phone line nothing dialled: "number valid · not dialled", or for a deprecated one
+    # "switched off · must not be published" (+ where it is still shown); else null.
+    note: str | None = None
 
 
 class FindingOut(BaseModel):
@@ -149,7 +153,7 @@ def create_app(state: State, metrics: MonitorMetrics, history: History | None = 
         definition = state.channel_defs[(org, channel)]
         uptime: dict[str, float | None] = {"24h": None, "7d": None, "30d": None}
         incidents: list[IncidentOut] = []
-        if history is not None:
+        if history is not None and measured(definition):  # a line nobody dialled has no uptime
             await history.flush()
             now = time.time()
             for window, seconds in (("24h", 86400), ("7d", 7 * 86400), ("30d", 30 * 86400)):
@@ -199,6 +203,10 @@ def create_app(state: State, metrics: MonitorMetrics, history: History | None = 
 
 def channel_rows(state: State) -> list[ChannelOut]:
     rows = []
+    shown_on: dict[tuple[str, str], list[str]] = {}
+    for finding in state.all_findings():
+        if finding.type == "deprecated_published" and finding.channel:
+            shown_on.setdefault((finding.org, finding.channel), []).append(finding.source)
     for (org, ident), current in state.channels.items():  # what this replica probes
         channel = state.channel_defs[(org, ident)]
         result = current.result
@@ -219,6 +227,7 @@ def channel_rows(state: State) -> list[ChannelOut]:
                 last_probe=result.timestamp if result else None,
                 last_change=current.changed_at,
                 details=result.details if result else {},
+                note=line_note(channel, result, shown_on.get((org, ident), ())),
             )
         )
     return rows

@@ -43,9 +43,10 @@ async def test_tcp_tls_success_when_certificate_is_trusted(https_server: Any, ct
 async def test_phone_details_when_number_is_valid(
     ctx: ProbeContext, written: str, e164: str, number_type: str, extension: str | None
 ):
-    """A valid number reports its E.164 form, type and extension."""
+    """A valid number reports its E.164 form, type and extension, and is not called up:
+    nothing was dialled."""
     result = await probe_phone(PhoneChannel(id="p", kind="phone", phone=written), ctx)
-    assert result.success, result
+    assert (result.success, result.reason, result.details["number_valid"]) == (None, None, True)
     assert (result.details["e164"], result.details["number_type"], result.details["extension"]) == (
         e164,
         number_type,
@@ -55,6 +56,7 @@ async def test_phone_details_when_number_is_valid(
 
 @pytest.mark.parametrize("written", ["8 800 555", "+7 (000) 000-00-00", "not a number"])
 async def test_invalid_number_when_number_is_not_in_the_plan(ctx: ProbeContext, written: str):
-    """A number outside the numbering plan fails with invalid_number."""
+    """A number outside the numbering plan is invalid_number, yet neither up nor down."""
     result = await probe_phone(PhoneChannel(id="p", kind="phone", phone=written), ctx)
-    assert (result.success, result.reason) == (False, "invalid_number")
+    assert (result.success, result.reason) == (None, "invalid_number")
+    assert result.details["number_valid"] is False
