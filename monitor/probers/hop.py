@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -50,14 +50,14 @@ class Response:
         return self.chain.not_after if self.chain else None
 
 
-def open_client(ctx: ProbeContext, headers: Mapping[str, str], proxy: str | None) -> Any:
+def open_client(ctx: ProbeContext, headers: httpx.Headers, proxy: str | None) -> Any:
     """A client for one probe. Without `proxy`, HTTP_PROXY/HTTPS_PROXY/NO_PROXY apply.
     Timeouts are the probe's as a whole (`guarded`), not per read."""
     return httpx.AsyncClient(
         verify=ctx.ssl_context,
         proxy=proxy,
         trust_env=proxy is None,
-        headers={"User-Agent": DEFAULT_USER_AGENT, **headers},
+        headers=headers,
         timeout=None,
         follow_redirects=False,
         limits=_NO_REUSE,

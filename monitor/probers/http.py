@@ -55,10 +55,12 @@ async def fetch(
     `defaults.http.headers`; `proxy` over `defaults.http.proxy`. `body`: see `hop.get`.
     `ProbeFailure` on loops, oversize bodies, bad encodings, hostile Locations."""
     url = _without_trailing_dot(url)
-    seen = {url}
+    follow_redirects = follow_redirects and max_redirects > 0
     origin = urlsplit(url).hostname
     http = ctx.defaults.http
-    merged = {**http.headers, **(headers or {})}
+    merged = httpx.Headers({"User-Agent": hop.DEFAULT_USER_AGENT})
+    merged.update(http.headers)  # case-insensitive: a channel's user-agent replaces ours
+    merged.update(headers or {})
 
     def mode(status: int, has_location: bool) -> str:
         # A redirect's body is never read: only the page it leads to counts.
@@ -66,6 +68,7 @@ async def fetch(
         return "skip" if followed else body
 
     async with hop.open_client(ctx, merged, proxy or http.proxy) as client:
+        seen = {(url, _cookies(client))}
         for count in range(max_redirects + 1):
             note(redirects=count, url=url[:300])
             if count:
@@ -74,10 +77,17 @@ async def fetch(
             if answer.status not in _REDIRECTS or not answer.locations or not follow_redirects:
                 return Page(**vars(answer), url=url, redirects=count)
             url = _redirect_target(url, answer.locations)
-            if url in seen:
+            # Back to a page already seen is a loop only if no cookie changed meanwhile: a
+            # site that sets a session cookie and redirects to itself is not looping.
+            visit = (url, _cookies(client))
+            if visit in seen:
                 raise ProbeFailure("redirect_loop", f"redirect loop back to {url[:200]}")
-            seen.add(url)
+            seen.add(visit)
     raise ProbeFailure("too_many_redirects", f"more than {max_redirects} redirects")
+
+
+def _cookies(client: httpx.AsyncClient) -> frozenset[tuple[str, str | None, str, str]]:
+    return frozenset((c.name, c.value, c.domain, c.path) for c in client.cookies.jar)
 
 
 def _without_trailing_dot(url: str) -> str:
