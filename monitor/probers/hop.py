@@ -144,7 +144,7 @@ async def get(
             return Response(
                 answer.status_code, answer.headers, data, phases, chain, locations, proxied, size
             )
-    except httpx.TransportError as exc:
+    except BaseException as exc:  # a timeout (cancellation) too: keep how far it got
         note(phases=trace.phases(time.perf_counter()))
         if trace.via_proxy(url) and isinstance(exc, httpx.ConnectError):
             reason, message = failure_from_exception(exc)
