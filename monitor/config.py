@@ -15,6 +15,7 @@ from datetime import date
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+import httpx
 import phonenumbers
 from pydantic import (
     BaseModel,
@@ -186,11 +187,34 @@ def _check_http_url(value: Any) -> str:
         raise ValueError(f"{value!r} is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http(s) URL with a host")
+    _check_host(parts.hostname)
+    return value
+
+
+def _check_host(host: str) -> None:
+    """A host name must be one httpx can connect to: non-ASCII names must be valid
+    IDNA2008 (RFC 5891), so that a probe never ends in the catch-all reason `error`."""
+    try:
+        httpx.URL(f"http://{host.rstrip('.')}/")
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ValueError(f"host {host!r} is not a valid host name: {exc}") from None
+
+
+def _check_proxy_url(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("a proxy is a URL like http://proxy.internal:3128")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"proxy {value!r} is not an http(s) URL with a host")
     return value
 
 
 HttpUrl = Annotated[str, BeforeValidator(_check_http_url)]
 Regex = Annotated[str | None, BeforeValidator(_check_regex)]
+ProxyUrl = Annotated[str | None, BeforeValidator(_check_proxy_url)]
+HeaderMap = dict[Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")], str]
 
 
 class Expect(StrictModel):
@@ -203,6 +227,7 @@ class Expect(StrictModel):
     cert_min_days: Annotated[int, Field(ge=0)] | None = None
     max_redirects: Annotated[int, Field(ge=0, le=30)] = 5
     max_body_bytes: Annotated[int, Field(ge=1, le=64 * 1024 * 1024)] = 1024 * 1024
+    location_regex: Regex = None  # the checked answer's Location (with follow_redirects: false)
 
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
@@ -292,6 +317,9 @@ class WebChannel(ChannelBase):
     kind: Literal["web", "chat", "social"]
     url: HttpUrl
     expect: Expect = Expect()
+    headers: HeaderMap = {}  # merged over defaults.http.headers
+    proxy: ProxyUrl = None  # over defaults.http.proxy
+    follow_redirects: bool = True  # false: the first answer (e.g. a 301) is the one checked
 
     @property
     def contact(self) -> str:
@@ -389,6 +417,17 @@ class SipDefaults(StrictModel):
         return value
 
 
+class HttpDefaults(StrictModel):
+    """What every HTTP probe and page fetch sends, and through which proxy."""
+
+    headers: HeaderMap = {"User-Agent": "Mozilla/5.0 (compatible; contact-monitor)"}
+    proxy: ProxyUrl = None  # unset: HTTP_PROXY / HTTPS_PROXY / NO_PROXY apply
+
+
+class SmtpDefaults(StrictModel):
+    helo_name: str | None = None  # EHLO/HELO name; unset: the machine's FQDN
+
+
 class Defaults(StrictModel):
     interval: Duration = 60.0
     source_interval: Duration = 1800.0
@@ -406,6 +445,8 @@ class Defaults(StrictModel):
     sip: SipDefaults | None = None
     # Follow redirects into loopback/private/link-local addresses from a public target.
     allow_private_redirects: bool = False
+    http: HttpDefaults = HttpDefaults()
+    smtp: SmtpDefaults = SmtpDefaults()
 
     @field_validator("region")
     @classmethod

@@ -97,6 +97,21 @@ FAMILIES = (
         "gauge",
         "When the latest push for the channel was accepted.",
     ),
+    Family(
+        "contact_probe_tls_chain_info",
+        "gauge",
+        "1 with the identity of the leaf certificate the latest probe was shown.",
+    ),
+    Family(
+        "contact_probe_http_phase_info",
+        "gauge",
+        "1 with the last HTTP phase the latest probe reached (done when it got its answer).",
+    ),
+    Family(
+        "contact_probe_smtp_host_info",
+        "gauge",
+        "1 with the MX host (and address) the latest SMTP probe ended at.",
+    ),
 )
 _INDEX = {family.name: i for i, family in enumerate(FAMILIES)}
 # Probe details that become a gauge of their own: detail key -> family.
@@ -245,3 +260,17 @@ def _result_lines(lines: _Lines, state: ChannelState) -> None:
         lines.add("contact_probe_smtp_stage_info", 1, label_text(stage=details["smtp_stage"]))
     for phase, seconds in (details.get("phases") or {}).items():
         lines.add("contact_probe_http_phase_seconds", seconds, label_text(phase=phase))
+    _learned_lines(lines, details)
+
+
+def _learned_lines(lines: _Lines, details: dict[str, Any]) -> None:
+    """What a probe learned, failed or not: the leaf certificate, the phase reached, the
+    MX host it ended at."""
+    leaf = details.get("tls_leaf")
+    if leaf:
+        lines.add("contact_probe_tls_chain_info", 1, label_text(**leaf))
+    if "phase" in details:
+        lines.add("contact_probe_http_phase_info", 1, label_text(phase=details["phase"]))
+    if "smtp_host" in details:
+        host = label_text(host=details["smtp_host"], address=details.get("smtp_address") or "")
+        lines.add("contact_probe_smtp_host_info", 1, host)

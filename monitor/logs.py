@@ -42,3 +42,5 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
     root.setLevel(max(numeric, logging.INFO))
     # APScheduler tells of every job run at INFO; its warnings (skipped runs) still show.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # httpx tells of every request at INFO: one line per probe, and a tenth of its CPU.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

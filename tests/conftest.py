@@ -126,8 +126,12 @@ def dns_zone() -> DnsZone:
             "nomx.test": [],
             "big.test": [(10, MAIL_HOST)],
             "glue.test": [(10, MAIL_HOST)],
+            "fallback.test": [(10, "dead.mail.test"), (20, MAIL_HOST)],
+            "v6only.test": [(10, "v6.mail.test")],
         },
+        aaaa={"v6.mail.test": ["::1"]},
         a={
+            "dead.mail.test": ["127.0.0.2"],  # nothing listens there: connection refused
             MAIL_HOST: ["127.0.0.1"],
             "backup.mail.test": ["127.0.0.1"],
             "nomx.test": ["127.0.0.1"],

@@ -14,11 +14,20 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
-from dnslib import MX, QTYPE, RCODE, RR, A, DNSRecord
+from dnslib import AAAA, MX, QTYPE, RCODE, RR, A, DNSRecord
 from dnslib.server import BaseResolver, DNSError, DNSLogger, DNSServer
 
-__all__ = ["DnsZone", "HttpServer", "RawTcpServer", "free_port", "running_dns"]
+__all__ = [
+    "DnsZone",
+    "ForwardProxy",
+    "HttpServer",
+    "RawTcpServer",
+    "free_port",
+    "raw_headers",
+    "running_dns",
+]
 
 
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -57,11 +66,25 @@ def redirect(location: str, status: int = 302) -> Route:
     return page(b"", status, headers={"Location": location})
 
 
+def raw_headers(status: int, headers: list[tuple[str, bytes]], body: bytes = b"") -> Route:
+    """A route sending header values byte for byte (repeated names, raw UTF-8)."""
+
+    def route(handler: BaseHTTPRequestHandler) -> None:
+        handler.send_response(status)
+        for name, value in [*headers, ("Content-Length", str(len(body)).encode())]:
+            handler.send_header(name, value.decode("latin-1"))  # latin-1 round-trips bytes
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return route
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _RoutingServer
 
     def do_GET(self) -> None:
         self.server.requests.append(self.path)
+        self.server.received.append((self.path, dict(self.headers.items())))
         route = self.server.routes.get(self.path.split("?")[0])
         if route is None:
             page("not found", 404)(self)
@@ -76,6 +99,7 @@ class _RoutingServer(ThreadingHTTPServer):
     daemon_threads = True
     routes: dict[str, Route]
     requests: list[str]
+    received: list[tuple[str, dict[str, str]]]  # (path, request headers) per request
 
     def handle_error(self, request: object, client_address: object) -> None:
         pass  # clients that hang up or reject our certificate are what the tests are about
@@ -93,6 +117,7 @@ class HttpServer:
         self._server = _RoutingServer((self.bind, 0), _Handler)
         self._server.routes = self.routes
         self._server.requests = []
+        self._server.received = []
         if self.tls is not None:
             self._server.socket = self.tls.wrap_socket(
                 self._server.socket, server_side=True, do_handshake_on_connect=False
@@ -115,9 +140,119 @@ class HttpServer:
     def requests(self) -> list[str]:
         return self._server.requests
 
+    @property
+    def received(self) -> list[tuple[str, dict[str, str]]]:
+        return self._server.received
+
     def url(self, path: str = "/", host: str = "127.0.0.1") -> str:
         scheme = "https" if self.tls else "http"
         return f"{scheme}://{host}:{self.port}{path}"
+
+
+# --- forward proxy ------------------------------------------------------------------
+
+
+class ForwardProxy:
+    """An HTTP forward proxy on 127.0.0.1, run on an event loop in a thread of its own:
+    CONNECT tunnels (HTTPS) and absolute-form requests (plain HTTP), as squid serves them.
+    With `credentials` ("user:password") it answers 407 to requests without them."""
+
+    def __init__(self, credentials: str | None = None) -> None:
+        self.credentials = credentials
+        self.requests: list[str] = []  # request lines seen, e.g. "CONNECT 127.0.0.1:443 HTTP/1.1"
+        self._ready = threading.Event()
+
+    def __enter__(self) -> ForwardProxy:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def _run(self) -> None:
+        import asyncio
+
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+            self.port = server.sockets[0].getsockname()[1]
+            self._ready.set()
+            async with server:
+                await self._stop.wait()
+
+        asyncio.run(main())
+
+    async def _handle(self, reader: Any, writer: Any) -> None:
+        import asyncio
+        import base64
+        from urllib.parse import urlsplit
+
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            line, *header_lines = head.split("\r\n")
+            self.requests.append(line)
+            method, target, _ = line.split(" ", 2)
+            headers = {
+                k.strip().lower(): v.strip()
+                for k, _, v in (h.partition(":") for h in header_lines if ":" in h)
+            }
+            if self.credentials:
+                wanted = "Basic " + base64.b64encode(self.credentials.encode()).decode()
+                if headers.get("proxy-authorization") != wanted:
+                    writer.write(
+                        b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                        b'Proxy-Authenticate: Basic realm="test"\r\nContent-Length: 0\r\n'
+                        b"Connection: close\r\n\r\n"
+                    )
+                    await writer.drain()
+                    return
+            if method == "CONNECT":
+                host, _, port = target.rpartition(":")
+                up_reader, up_writer = await asyncio.open_connection(host.strip("[]"), int(port))
+                writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            else:
+                parts = urlsplit(target)
+                up_reader, up_writer = await asyncio.open_connection(
+                    parts.hostname, parts.port or 80
+                )
+                path = parts.path or "/"
+                if parts.query:
+                    path += "?" + parts.query
+                kept = [
+                    h
+                    for h in header_lines
+                    if h and not h.lower().startswith(("proxy-", "connection:"))
+                ]
+                request = [f"{method} {path} HTTP/1.1", *kept, "Connection: close", "", ""]
+                up_writer.write("\r\n".join(request).encode("latin-1"))
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
+
+
+async def _pipe(reader: Any, writer: Any) -> None:
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
+    finally:
+        if writer.can_write_eof():
+            try:
+                writer.write_eof()
+            except OSError:
+                writer.close()
 
 
 # --- raw TCP ------------------------------------------------------------------------
@@ -169,6 +304,7 @@ class DnsZone:
 
     mx: dict[str, list[tuple[int, str]]] = field(default_factory=dict)
     a: dict[str, list[str]] = field(default_factory=dict)
+    aaaa: dict[str, list[str]] = field(default_factory=dict)
     servfail: set[str] = field(default_factory=set)
     silent: set[str] = field(default_factory=set)
     truncated: set[str] = field(default_factory=set)  # over UDP: TC bit, no answer
@@ -193,7 +329,7 @@ class _ZoneResolver(BaseResolver):
 
         if name in self.zone.servfail:
             reply.header.rcode = RCODE.SERVFAIL
-        elif name not in self.zone.mx and name not in self.zone.a:
+        elif name not in self.zone.mx and name not in self.zone.a and name not in self.zone.aaaa:
             reply.header.rcode = RCODE.NXDOMAIN
         elif qtype == "MX":
             for preference, exchange in self.zone.mx.get(name, []):
@@ -203,6 +339,9 @@ class _ZoneResolver(BaseResolver):
         elif qtype == "A":
             for address in self.zone.a.get(name, []):
                 reply.add_answer(RR(name, QTYPE.A, rdata=A(address), ttl=60))
+        elif qtype == "AAAA":
+            for address in self.zone.aaaa.get(name, []):
+                reply.add_answer(RR(name, QTYPE.AAAA, rdata=AAAA(address), ttl=60))
         return reply
 
 

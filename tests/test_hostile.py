@@ -85,7 +85,9 @@ async def test_http_probe_ends_with_reason_when_peer_is_hostile(
     if behaviour is peers.gzip_bomb:
         peers.gzip_bomb_body()  # built before the clock starts
     server = raw_server(behaviour)
-    result = await probe_http(web(f"http://127.0.0.1:{server.port}/", max_body_bytes=CAP), ctx)
+    # A body pattern makes the probe decode the body, as a page check does.
+    channel = web(f"http://127.0.0.1:{server.port}/", max_body_bytes=CAP, body_regex=".")
+    result = await probe_http(channel, ctx)
     read = result.details.get("body_bytes_read")
     record(
         hardening_report,

@@ -96,24 +96,25 @@ async def test_too_large_when_gzip_bomb_expands_past_cap(
     bomb = gzip.compress(b"\0" * (20 * 1024 * 1024), compresslevel=9)
     assert len(bomb) < 40_000
     http_server.routes["/"] = page(bomb, headers={"Content-Encoding": "gzip"})
-    result = await probe_http(web(http_server, max_body_bytes=1024 * 1024), plain_ctx)
+    channel = web(http_server, max_body_bytes=1024 * 1024, body_regex="x")
+    result = await probe_http(channel, plain_ctx)
     assert result.reason == "too_large"
     assert result.details["body_bytes_read"] <= 1024 * 1024 + 1
 
 
 async def test_bad_encoding_when_gzip_is_corrupt(http_server: HttpServer, plain_ctx: ProbeContext):
-    """A body that claims gzip but is not fails with bad_encoding."""
+    """A body that claims gzip but is not fails with bad_encoding when the body is checked."""
     http_server.routes["/"] = page(b"not gzip at all", headers={"Content-Encoding": "gzip"})
-    result = await probe_http(web(http_server), plain_ctx)
+    result = await probe_http(web(http_server, body_regex="gzip"), plain_ctx)
     assert result.reason == "bad_encoding"
 
 
 async def test_bad_encoding_when_encoding_is_unknown(
     http_server: HttpServer, plain_ctx: ProbeContext
 ):
-    """A content-encoding we did not ask for fails with bad_encoding."""
-    http_server.routes["/"] = page(b"...", headers={"Content-Encoding": "zstd"})
-    result = await probe_http(web(http_server), plain_ctx)
+    """A content-encoding we did not ask for fails with bad_encoding when the body is checked."""
+    http_server.routes["/"] = page(b"...", headers={"Content-Encoding": "compress"})
+    result = await probe_http(web(http_server, body_regex="x"), plain_ctx)
     assert result.reason == "bad_encoding"
 
 

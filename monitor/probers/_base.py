@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import errno
 import functools
 import socket
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import dns.asyncresolver
-import h11
+import httpx
 
 from monitor.config import Defaults
 from monitor.model import ProbeFailure, ProbeResult
@@ -26,10 +27,14 @@ __all__ = [
     "Prober",
     "failure_from_exception",
     "guarded",
+    "note",
     "probe_context",
 ]
 
 T = TypeVar("T")
+# What the running probe has learned so far (phase reached, hops, MX host tried): a probe
+# that ends in a timeout or an unexpected error still reports it.
+_PROGRESS: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("probe_progress")
 Prober = Callable[[Any, "ProbeContext"], Awaitable[ProbeResult]]
 
 
@@ -76,16 +81,22 @@ def guarded(
     async def probe(target: T, ctx: ProbeContext) -> ProbeResult:
         started = time.perf_counter()
         timeout = ctx.timeout_for(target)
+        learned: dict[str, Any] = {}
+        token = _PROGRESS.set(learned)
         try:
             async with asyncio.timeout(timeout):
                 result = await prober(target, ctx)
         except ProbeFailure as failure:
-            result = ProbeResult(False, failure.reason, failure.message, details=failure.details)
+            details = {**learned, **failure.details}
+            result = ProbeResult(False, failure.reason, failure.message, details=details)
         except TimeoutError:
-            result = ProbeResult(False, "timeout", f"no answer within {timeout:g}s")
+            message = f"no answer within {timeout:g}s" + _where(learned)
+            result = ProbeResult(False, "timeout", message, details=dict(learned))
         except Exception as exc:  # noqa: BLE001 - a prober never raises; the reason says what
             reason, message = failure_from_exception(exc)
-            result = ProbeResult(False, reason, message)
+            result = ProbeResult(False, reason, message, details=dict(learned))
+        finally:
+            _PROGRESS.reset(token)
         return ProbeResult(
             result.success,
             result.reason,
@@ -96,6 +107,19 @@ def guarded(
         )
 
     return probe
+
+
+def note(**facts: Any) -> None:
+    """Record facts the running probe has learned; they stay in its result's `details`
+    even when it ends in a timeout. Outside a probe, nothing happens."""
+    learned = _PROGRESS.get(None)
+    if learned is not None:
+        learned.update(facts)
+
+
+def _where(learned: dict[str, Any]) -> str:
+    stage = learned.get("phase") or learned.get("smtp_stage")
+    return f" (stopped at {stage})" if stage else ""
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:
@@ -143,11 +167,31 @@ def _classify_one(exc: BaseException) -> tuple[str, str] | None:
         return "connect_refused", "connection refused"
     if isinstance(exc, ConnectionResetError | BrokenPipeError):
         return "connect_reset", "connection reset by the peer"
-    if isinstance(exc, h11.RemoteProtocolError | h11.LocalProtocolError):
-        return "http_protocol", f"not a valid HTTP answer: {exc}"[:300]
+    if isinstance(exc, httpx.ProxyError):
+        return _proxy_failure(str(exc))
+    if isinstance(exc, httpx.RemoteProtocolError | httpx.LocalProtocolError):
+        return _protocol_failure(str(exc))
+    if isinstance(exc, httpx.InvalidURL):
+        return "invalid_url", f"not a usable URL: {exc}"[:300]
     if isinstance(exc, OSError) and exc.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
         return "connect_unreachable", f"network unreachable: {exc.strerror}"
     return None
+
+
+def _protocol_failure(message: str) -> tuple[str, str]:
+    """h11 refuses header lines that browsers read past (a missing colon, a space before
+    it); the reason says so, with the line, instead of a generic protocol error."""
+    if message.startswith("illegal header line"):
+        line = message.partition(":")[2].strip()
+        return "http_malformed_header", f"malformed header line refused: {line}"[:300]
+    return "http_protocol", f"not a valid HTTP answer: {message}"[:300]
+
+
+def _proxy_failure(message: str) -> tuple[str, str]:
+    """A proxy's refusal of our CONNECT (httpcore gives `"<status> <phrase>"`)."""
+    if message.startswith("407"):
+        return "proxy_auth", f"the proxy wants credentials: {message}"[:300]
+    return "proxy_error", f"the proxy refused the tunnel: {message}"[:300]
 
 
 def make_probe_context(defaults: Defaults, base_dir: Path) -> ProbeContext:

@@ -2,7 +2,8 @@
 source scans share.
 
 Redirects are followed here, to count them, catch loops and refuse hops into our own
-network; each hop is one GET on a fresh connection (`wire`).
+network; each hop is one GET on a fresh connection of the probe's own httpx client
+(`hop`), which carries cookies from one hop to the next.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import ipaddress
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -20,8 +22,8 @@ import httpx
 from monitor.charset import decode_page
 from monitor.config import WebChannel
 from monitor.model import ProbeFailure, ProbeResult
-from monitor.probers import wire
-from monitor.probers._base import ProbeContext, guarded
+from monitor.probers import hop
+from monitor.probers._base import ProbeContext, guarded, note
 
 __all__ = ["Page", "fetch", "probe_http"]
 
@@ -29,7 +31,7 @@ _REDIRECTS = {301, 302, 303, 307, 308}
 
 
 @dataclass(kw_only=True)
-class Page(wire.Response):
+class Page(hop.Response):
     """What one GET returned after following redirects: the last hop's answer, with the URL
     it came from and the number of redirects that led there."""
 
@@ -37,22 +39,70 @@ class Page(wire.Response):
     redirects: int
 
 
-async def fetch(url: str, ctx: ProbeContext, max_body_bytes: int, max_redirects: int) -> Page:
-    """GET `url` on fresh connections; `ProbeFailure` on loops, oversize bodies, bad encodings."""
-    seen = {url}
+async def fetch(
+    url: str,
+    ctx: ProbeContext,
+    max_body_bytes: int,
+    max_redirects: int,
+    *,
+    headers: Mapping[str, str] | None = None,
+    proxy: str | None = None,
+    follow_redirects: bool = True,
+    body: str = "decode",
+) -> Page:
+    """GET `url` on fresh connections, following at most `max_redirects` redirects (none
+    when `follow_redirects` is false: the first answer is the page). `headers` go over
+    `defaults.http.headers`; `proxy` over `defaults.http.proxy`. `body`: see `hop.get`.
+    `ProbeFailure` on loops, oversize bodies, bad encodings, hostile Locations."""
+    url = _without_trailing_dot(url)
+    follow_redirects = follow_redirects and max_redirects > 0
     origin = urlsplit(url).hostname
-    for hop in range(max_redirects + 1):
-        if hop:
-            await _refuse_inward(origin, url, ctx)
-        answer = await wire.get(httpx.URL(url), ctx.ssl_context, max_body_bytes, _not_redirect)
-        location = answer.headers.get("location")
-        if answer.status not in _REDIRECTS or not location:
-            return Page(**vars(answer), url=url, redirects=hop)
-        url = _redirect_target(url, location)
-        if url in seen:
-            raise ProbeFailure("redirect_loop", f"redirect loop back to {url[:200]}")
-        seen.add(url)
+    http = ctx.defaults.http
+    merged = httpx.Headers({"User-Agent": hop.DEFAULT_USER_AGENT})
+    merged.update(http.headers)  # case-insensitive: a channel's user-agent replaces ours
+    merged.update(headers or {})
+
+    def mode(status: int, has_location: bool) -> str:
+        # A redirect's body is never read: only the page it leads to counts.
+        followed = follow_redirects and status in _REDIRECTS and has_location
+        return "skip" if followed else body
+
+    async with hop.open_client(ctx, merged, proxy or http.proxy) as client:
+        seen = {(url, _cookies(client))}
+        for count in range(max_redirects + 1):
+            note(redirects=count, url=url[:300])
+            if count:
+                await _refuse_inward(origin, url, ctx)
+            answer = await hop.get(client, httpx.URL(url), max_body_bytes, mode)
+            if answer.status not in _REDIRECTS or not answer.locations or not follow_redirects:
+                return Page(**vars(answer), url=url, redirects=count)
+            url = _redirect_target(url, answer.locations)
+            # Back to a page already seen is a loop only if no cookie changed meanwhile: a
+            # site that sets a session cookie and redirects to itself is not looping.
+            visit = (url, _cookies(client))
+            if visit in seen:
+                raise ProbeFailure("redirect_loop", f"redirect loop back to {url[:200]}")
+            seen.add(visit)
     raise ProbeFailure("too_many_redirects", f"more than {max_redirects} redirects")
+
+
+def _cookies(client: httpx.AsyncClient) -> frozenset[tuple[str, str | None, str, str]]:
+    return frozenset((c.name, c.value, c.domain, c.path) for c in client.cookies.jar)
+
+
+def _without_trailing_dot(url: str) -> str:
+    """`portal.example.org.` is `portal.example.org`: one name for SNI, `Host` and the
+    certificate check (RFC 6066 §3 forbids the dot in SNI; certificates never carry it)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not host.endswith(".") or host.startswith("["):
+        return url
+    netloc = parts.netloc
+    at = netloc.rfind("@") + 1
+    hostport = netloc[at:]
+    index = hostport.lower().rfind(host)
+    fixed = hostport[:index] + host.rstrip(".") + hostport[index + len(host) :]
+    return parts._replace(netloc=netloc[:at] + fixed).geturl()
 
 
 async def _refuse_inward(origin: str | None, url: str, ctx: ProbeContext) -> None:
@@ -96,32 +146,44 @@ def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     )
 
 
-def _not_redirect(status: int) -> bool:
-    return status not in _REDIRECTS
-
-
-def _redirect_target(url: str, location: str) -> str:
-    """The absolute URL a Location leads to; a hostile one ends the probe with a reason."""
+def _redirect_target(url: str, locations: tuple[str, ...]) -> str:
+    """The absolute URL a Location leads to; a hostile one ends the probe with a reason.
+    Several different Locations are ambiguous and refused, as browsers refuse them."""
+    location = locations[0]
+    if len(locations) > 1:
+        raise ProbeFailure(
+            "redirect_invalid", f"{len(locations)} different Location headers: {location[:200]}"
+        )
     try:
-        target = urljoin(url, location.strip())
+        target = urljoin(url, location)
         parts = urlsplit(target)
+        if parts.scheme.lower() not in ("http", "https"):
+            raise ProbeFailure("redirect_scheme", f"redirect to a non-HTTP URL: {target[:200]}")
         _ = parts.port  # out of range raises here, not at connect time
-        httpx.URL(target)
+        # A browser follows a raw UTF-8 Location percent-encoded; httpx.URL does the same.
+        absolute = str(httpx.URL(target))
     except (ValueError, httpx.InvalidURL):
         raise ProbeFailure(
-            "redirect_invalid", f"redirect to an invalid URL: {location.strip()[:200]}"
+            "redirect_invalid", f"redirect to an invalid URL: {location[:200]}"
         ) from None
-    if parts.scheme.lower() not in ("http", "https"):
-        raise ProbeFailure("redirect_scheme", f"redirect to a non-HTTP URL: {target[:200]}")
-    return target
+    return _without_trailing_dot(absolute)
 
 
 @guarded
 async def probe_http(channel: WebChannel, ctx: ProbeContext) -> ProbeResult:
-    """GET the channel's URL and check status, body, latency and certificate."""
+    """GET the channel's URL and check status, body, Location, latency and certificate."""
     expect = channel.expect
     started = time.perf_counter()
-    page = await fetch(channel.url, ctx, expect.max_body_bytes, expect.max_redirects)
+    page = await fetch(
+        channel.url,
+        ctx,
+        expect.max_body_bytes,
+        expect.max_redirects,
+        headers=channel.headers,
+        proxy=channel.proxy,
+        follow_redirects=channel.follow_redirects,
+        body="decode" if expect.body_regex or expect.body_not_regex else "drain",
+    )
     elapsed = time.perf_counter() - started
     details = _page_details(page)
     failure = _expectation_failure(channel, page, elapsed)
@@ -135,14 +197,27 @@ def _page_details(page: Page) -> dict[str, Any]:
         "status_code": page.status,
         "final_url": page.url,
         "redirects": page.redirects,
-        "body_bytes": len(page.body),
+        "body_bytes": page.body_bytes,
         "phases": page.phases,
     }
-    if page.cert_not_after is not None:
-        details["cert_not_after"] = page.cert_not_after
-        details["cert_days_left"] = round((page.cert_not_after - time.time()) / 86400, 2)
-        details["tls_version"] = page.tls_version
+    if page.locations:
+        details["location"] = page.locations[0][:500]
+    if page.proxied:
+        details["proxied"] = True
+    if page.chain is not None:
+        if page.chain.not_after is not None:
+            details["cert_not_after"] = page.chain.not_after
+            details["cert_days_left"] = round((page.chain.not_after - time.time()) / 86400, 2)
+        details["tls_version"] = page.chain.tls_version
+        details["tls_chain_length"] = page.chain.chain_length
+        details["tls_leaf"] = page.chain.leaf
     return details
+
+
+def matches(pattern: str, text: str) -> bool:
+    """Whether `pattern` (a registry regular expression) occurs in `text`: the one place
+    body and Location patterns are run."""
+    return re.search(pattern, text) is not None
 
 
 def _expectation_failure(channel: WebChannel, page: Page, elapsed: float) -> tuple[str, str] | None:
@@ -150,11 +225,16 @@ def _expectation_failure(channel: WebChannel, page: Page, elapsed: float) -> tup
     if page.status not in expect.status:
         allowed = ", ".join(map(str, expect.status))
         return "http_status", f"status {page.status}, expected {allowed}"
-    text = decode_page(page.body, page.headers.get("content-type"))
-    if expect.body_regex and not re.search(expect.body_regex, text):
-        return "body_mismatch", f"body does not match {expect.body_regex!r}"
-    if expect.body_not_regex and re.search(expect.body_not_regex, text):
-        return "body_forbidden", f"body matches {expect.body_not_regex!r}"
+    if expect.location_regex is not None:
+        location = page.locations[0] if page.locations else ""
+        if not matches(expect.location_regex, location):
+            return "location_mismatch", f"Location {location[:200]!r} does not match"
+    if expect.body_regex or expect.body_not_regex:
+        text = decode_page(page.body, page.headers.get("content-type"))
+        if expect.body_regex and not matches(expect.body_regex, text):
+            return "body_mismatch", f"body does not match {expect.body_regex!r}"
+        if expect.body_not_regex and matches(expect.body_not_regex, text):
+            return "body_forbidden", f"body matches {expect.body_not_regex!r}"
     if expect.max_latency is not None and elapsed > expect.max_latency:
         return "slow", f"answered in {elapsed:.3f}s, more than {expect.max_latency:g}s"
     if expect.cert_min_days is not None and page.cert_not_after is not None:

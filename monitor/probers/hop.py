@@ -1,0 +1,194 @@
+"""One GET of a probe, through the probe's own `httpx.AsyncClient`.
+
+A probe opens one client (`open_client`) and makes one `get` per hop of its redirect
+chain: cookies set by one hop go with the next ones and die with the client, and no
+connection is kept alive, so every hop resolves, connects and shakes hands itself (DESIGN:
+a pooled connection would hide DNS, connect and certificate failures). Phase timings come
+from httpx's `trace` extension, the certificate chain from the response's network stream.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+
+from monitor.model import ProbeFailure
+from monitor.probers._base import ProbeContext, failure_from_exception, note
+from monitor.probers.codings import BodyDecoder
+from monitor.probers.tlsinfo import PeerChain, peer_chain
+
+__all__ = ["DEFAULT_USER_AGENT", "MAX_HEAD_BYTES", "Response", "get", "open_client"]
+
+# Honest (it names us) yet shaped like a browser's, which common bot filters let through.
+DEFAULT_USER_AGENT = "Mozilla/5.0 (compatible; contact-monitor)"
+# httpcore stops reading a head past 100 KiB only when it arrives in pieces; the same limit
+# applied to every head makes the verdict independent of how TCP segments the answer.
+MAX_HEAD_BYTES = 100 * 1024
+_NO_REUSE = httpx.Limits(max_connections=None, max_keepalive_connections=0)
+
+
+@dataclass
+class Response:
+    """One hop's answer."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes  # decoded (at most the cap) when asked for, else empty
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: connect, tls, ...
+    chain: PeerChain | None = None  # HTTPS only
+    locations: tuple[str, ...] = ()  # distinct Location values, raw UTF-8 read as browsers do
+    proxied: bool = False
+    body_bytes: int = 0  # bytes of body read: decoded when decoded, else as sent
+
+    @property
+    def cert_not_after(self) -> float | None:
+        return self.chain.not_after if self.chain else None
+
+
+def open_client(ctx: ProbeContext, headers: httpx.Headers, proxy: str | None) -> Any:
+    """A client for one probe. Without `proxy`, HTTP_PROXY/HTTPS_PROXY/NO_PROXY apply.
+    Timeouts are the probe's as a whole (`guarded`), not per read."""
+    return httpx.AsyncClient(
+        verify=ctx.ssl_context,
+        proxy=proxy,
+        trust_env=proxy is None,
+        headers=headers,
+        timeout=None,
+        follow_redirects=False,
+        limits=_NO_REUSE,
+        event_hooks={"response": [_take_locations]},
+    )
+
+
+async def _take_locations(answer: httpx.Response) -> None:
+    """Moves Location out of the headers before httpx builds its own next request from it,
+    which would turn a hostile Location into a generic protocol error: the redirect is
+    judged (and refused with its own reason) by the prober."""
+    answer.extensions["locations"] = _locations(answer)
+    if "location" in answer.headers:
+        del answer.headers["location"]
+
+
+class _Trace:
+    """httpcore's trace events, timed; the phase reached is noted as the probe goes."""
+
+    _PHASES: ClassVar[dict[str, str]] = {
+        "connect_tcp": "connect",
+        "start_tls": "tls",
+        "send_request_headers": "request",
+        "receive_response_headers": "server",
+        "receive_response_body": "transfer",
+    }
+
+    def __init__(self) -> None:
+        self.marks: dict[str, float] = {}
+        self.connected_to: tuple[str, int] | None = None
+
+    async def __call__(self, name: str, info: dict[str, Any]) -> None:
+        event = name.partition(".")[2]  # "connection.connect_tcp.started" -> "connect_tcp..."
+        self.marks[event] = time.perf_counter()
+        step, _, edge = event.rpartition(".")
+        if edge == "started" and step in self._PHASES:
+            note(phase=self._PHASES[step])
+        if event == "connect_tcp.started" and self.connected_to is None:
+            self.connected_to = (str(info.get("host")), int(info.get("port") or 0))
+
+    def phases(self, body_done: float) -> dict[str, float]:
+        m = self.marks
+        spans = {
+            "connect": ("connect_tcp.started", "connect_tcp.complete"),
+            "tls": ("start_tls.started", "start_tls.complete"),
+            "request": ("send_request_headers.started", "send_request_body.complete"),
+            "server": ("send_request_body.complete", "receive_response_headers.complete"),
+        }
+        out = {k: round(m[b] - m[a], 6) for k, (a, b) in spans.items() if a in m and b in m}
+        if "receive_response_headers.complete" in m:
+            out["transfer"] = round(body_done - m["receive_response_headers.complete"], 6)
+        return out
+
+    def via_proxy(self, url: httpx.URL) -> bool:
+        port = url.port or (443 if url.scheme == "https" else 80)
+        return self.connected_to is not None and self.connected_to != (url.host, port)
+
+
+async def get(
+    client: httpx.AsyncClient, url: httpx.URL, cap: int, body: Callable[[int, bool], str]
+) -> Response:
+    """GET `url`. `body(status, has_location)` says what to do with the body: "decode"
+    reads and decodes it (at most `cap` bytes), "drain" reads it raw (a status-only check
+    never fails on its coding), "skip" leaves it unread.
+
+    Raises `ProbeFailure` for oversize, badly coded or oversized-head answers and for a
+    proxy's own failures; other transport errors propagate for the guard to classify.
+    """
+    trace = _Trace()
+    try:
+        async with client.stream("GET", url, extensions={"trace": trace}) as answer:
+            _check_head(answer)
+            proxied = trace.via_proxy(url)
+            if answer.status_code == 407 and proxied:
+                raise ProbeFailure("proxy_auth", "the proxy wants credentials (407)")
+            stream = answer.extensions.get("network_stream")
+            tls: ssl.SSLObject | None = stream.get_extra_info("ssl_object") if stream else None
+            chain = peer_chain(tls)
+            locations = answer.extensions.get("locations", ())
+            mode = body(answer.status_code, bool(locations))
+            data, size = await _read(answer, cap, mode) if mode != "skip" else (b"", 0)
+            phases = trace.phases(time.perf_counter())
+            note(phase="done", phases=phases)
+            return Response(
+                answer.status_code, answer.headers, data, phases, chain, locations, proxied, size
+            )
+    except BaseException as exc:  # a timeout (cancellation) too: keep how far it got
+        note(phases=trace.phases(time.perf_counter()))
+        if trace.via_proxy(url) and isinstance(exc, httpx.ConnectError):
+            reason, message = failure_from_exception(exc)
+            if reason in ("connect_refused", "connect_failed", "connect_reset"):
+                raise ProbeFailure("proxy_refused", f"the proxy refused: {message}") from None
+        raise
+
+
+def _check_head(answer: httpx.Response) -> None:
+    size = len(answer.reason_phrase) + 15 + sum(len(k) + len(v) + 4 for k, v in answer.headers.raw)
+    if size > MAX_HEAD_BYTES:
+        raise ProbeFailure(
+            "http_protocol", f"response head larger than {MAX_HEAD_BYTES // 1024} KiB"
+        )
+
+
+async def _read(answer: httpx.Response, cap: int, mode: str) -> tuple[bytes, int]:
+    """The body (decoded, or empty when drained) and its size; both bounded by `cap`."""
+    coding = answer.headers.get("content-encoding", "") if mode == "decode" else ""
+    decoder = BodyDecoder(coding, cap)
+    out = bytearray()
+    raw = 0
+    async for chunk in answer.aiter_raw():
+        raw += len(chunk)
+        if raw > cap:
+            raise ProbeFailure(
+                "too_large", f"body larger than {cap} bytes", body_bytes_read=min(raw, cap + 1)
+            )
+        decoded = decoder.feed(chunk)
+        if mode == "decode":
+            out += decoded
+    return bytes(out), decoder.decoded
+
+
+def _locations(answer: httpx.Response) -> tuple[str, ...]:
+    """Every distinct Location value. Bytes that are not ASCII are read as UTF-8, as
+    browsers read them, falling back to Latin-1; the same value twice is one location."""
+    found: list[str] = []
+    for name, value in answer.headers.raw:
+        if name.lower() == b"location":
+            try:
+                text = value.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                text = value.decode("latin-1").strip()
+            if text and text not in found:
+                found.append(text)
+    return tuple(found)
