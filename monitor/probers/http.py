@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +16,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from monitor import patterns
 from monitor.charset import decode_page
 from monitor.config import WebChannel
 from monitor.model import ProbeFailure, ProbeResult
@@ -151,9 +151,9 @@ def _expectation_failure(channel: WebChannel, page: Page, elapsed: float) -> tup
         allowed = ", ".join(map(str, expect.status))
         return "http_status", f"status {page.status}, expected {allowed}"
     text = decode_page(page.body, page.headers.get("content-type"))
-    if expect.body_regex and not re.search(expect.body_regex, text):
+    if expect.body_regex and not patterns.search(expect.body_regex, text):
         return "body_mismatch", f"body does not match {expect.body_regex!r}"
-    if expect.body_not_regex and re.search(expect.body_not_regex, text):
+    if expect.body_not_regex and patterns.search(expect.body_not_regex, text):
         return "body_forbidden", f"body matches {expect.body_not_regex!r}"
     if expect.max_latency is not None and elapsed > expect.max_latency:
         return "slow", f"answered in {elapsed:.3f}s, more than {expect.max_latency:g}s"
