@@ -18,7 +18,8 @@ import structlog
 import uvicorn
 
 from monitor.config import Registry
-from monitor.history import History
+from monitor.history import History, HistoryHealth, HistoryLocked, HistoryUnavailable
+from monitor.history_metrics import HistoryCollector
 from monitor.loader import RegistryInvalid, load_registry, registry_base
 from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler
@@ -35,6 +36,7 @@ WATCH_INTERVAL_SECONDS = 2.0
 RELOAD_SETTLE_SECONDS = 0.5
 FLUSH_INTERVAL_SECONDS = 2.0  # a kill -9 loses at most this much history
 PURGE_INTERVAL_SECONDS = 3600.0
+REPEAT_ERROR_LOG_SECONDS = 60.0  # a write error that persists is logged again this often
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -75,6 +77,7 @@ class Daemon:
             self.scope["shard"] = str(self.shard)
 
         self.base_dir = registry_base(config_path)
+        self.history_health: HistoryHealth | None = None
         self._stop = asyncio.Event()
         self._file_stamp = self._stamp()
         self._reload_wanted = asyncio.Event()
@@ -83,13 +86,18 @@ class Daemon:
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; a bad registry at start raises `RegistryInvalid`."""
         registry = load_registry(self.config_path)
-        self.history = self._open_history(registry)
+        try:
+            self.history = self._open_history(registry)
+        except HistoryLocked as locked:
+            log.error("history_locked", error=str(locked))
+            return 2
         self.state = State(registry, self.history, owns=self.shard.owns)
         self.state.record_reload(True)
         self.metrics = MonitorMetrics(self.state, self.scope, self.shard)
+        self.metrics.registry.register(HistoryCollector(lambda: self.history_health))
         self.scheduler = ProbeScheduler(self.state, self.metrics, self.base_dir)
         sock = self._bind()
-        app: Any = create_app(self.state, self.metrics, self.history)
+        app: Any = create_app(self.state, self.metrics, self.history, self.history_health)
         if self.web.users:
             app = BasicAuth(app, self.web.users)
         server = _Server(
@@ -128,30 +136,76 @@ class Daemon:
         await self.scheduler.shutdown()
         server.should_exit = True
         await serving
-        await asyncio.to_thread(self.history.close)
+        if self.history is not None:
+            await self._close_history(self.history)
         log.info("stopped")
         return 0
 
-    def _open_history(self, registry: Registry) -> History:
-        path = self.history_path or (
-            self.base_dir / registry.defaults.history.path
-        )
-        history = History(path, registry.defaults.history.retention)
-        log.info("history_opened", path=str(path), purged=history.purge())
+    def _open_history(self, registry: Registry) -> History | None:
+        """The history database, locked for this daemon; None (and a flagged health, one
+        log line naming the file) if it cannot be opened. `HistoryLocked` goes up."""
+        path = self.history_path or (self.base_dir / registry.defaults.history.path)
+        try:
+            history = History(path, registry.defaults.history.retention, lock=True)
+        except HistoryLocked:
+            raise
+        except HistoryUnavailable as exc:
+            self.history_health = HistoryHealth(available=False, error=str(exc))
+            log.error("history_unavailable", path=str(path), error=str(exc))
+            return None
+        self.history_health = history.health
+        try:
+            purged: int | None = history.purge()
+        except (sqlite3.Error, OSError) as exc:
+            purged = None
+            log.warning("history_purge_failed", path=str(path), error=str(exc))
+        log.info("history_opened", path=str(path), purged=purged)
         return history
 
     async def _keep_history(self) -> None:
-        """Write queued history every few seconds; enforce retention every hour."""
+        """Write queued history every few seconds; enforce retention every hour. A failing
+        write is logged with its cause when it starts, every minute while it lasts, and
+        when it ends; the writes wait in the (bounded) queue for the next try."""
+        history = self.history
+        if history is None:
+            return
+        health = history.health
         last_purge = time.monotonic()
+        last_logged = -REPEAT_ERROR_LOG_SECONDS
+        recreated = health.recreated
         while True:
             await asyncio.sleep(FLUSH_INTERVAL_SECONDS)
-            try:
-                await self.history.flush()
-                if time.monotonic() - last_purge > PURGE_INTERVAL_SECONDS:
-                    last_purge = time.monotonic()
-                    await asyncio.to_thread(self.history.purge)
-            except sqlite3.Error as exc:  # a full disk must not stop the probing
-                log.error("history_write_failed", error=str(exc))
+            was_failing = health.failing
+            if not await history.flush():
+                if not was_failing or time.monotonic() - last_logged > REPEAT_ERROR_LOG_SECONDS:
+                    last_logged = time.monotonic()
+                    log.error(
+                        "history_write_failed",
+                        error=health.error,
+                        pending=health.pending,
+                        dropped=health.dropped,
+                        errors=health.write_errors,
+                    )
+                continue
+            if was_failing:
+                log.info("history_write_recovered", dropped=health.dropped)
+            if health.recreated != recreated:
+                recreated = health.recreated
+                log.warning("history_recreated", path=str(history.path))
+            if time.monotonic() - last_purge > PURGE_INTERVAL_SECONDS:
+                last_purge = time.monotonic()
+                try:
+                    await asyncio.to_thread(history.purge)
+                except (sqlite3.Error, OSError) as exc:
+                    log.warning("history_purge_failed", error=str(exc))
+
+    async def _close_history(self, history: History) -> None:
+        await history.flush()
+        if history.health.failing:
+            log.warning(
+                "history_unsaved_at_stop", error=history.health.error, lost=history.health.pending
+            )
+        await asyncio.to_thread(history.close)
 
     def _bind(self) -> socket.socket:
         host, port = self.listen

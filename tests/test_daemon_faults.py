@@ -7,7 +7,10 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,8 @@ from conftest import RunningDaemon, wait_for
 from servers import HttpServer, page
 
 from monitor.daemon import RELOAD_SETTLE_SECONDS
+
+MONITOR_RUN = [sys.executable, "-m", "monitor", "run"]
 
 
 def registry(channels: list[dict[str, Any]], **defaults: Any) -> str:
@@ -183,3 +188,171 @@ async def test_reload_is_failed_not_fatal_when_building_the_new_registry_raises(
     assert set(daemon.state.channel_defs) == {("acme", "two")}
     daemon._stop.set()
     assert await asyncio.wait_for(running, 10) == 0
+
+
+# --- history: visible failures, no silent loss ----------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs, so the test can fill it (needs root, as CI has)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(directory: Path) -> Path:
+    """Write a file until the file system is full; returns it."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_history_write_errors_visible_and_retried_when_disk_is_full(
+    tmp_path: Path,
+    start_daemon: Any,
+    http_server: HttpServer,
+    small_disk: Path,
+    hardening_report: list[dict[str, Any]],
+):
+    """A full disk: every failed write is counted and logged with SQLite's cause, the status
+    page says so, and the incident that happened meanwhile is written once space is back."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("flaky", http_server.url())]))
+    daemon = start_daemon(config, extra_args=["--history-db", str(small_disk / "h.db")])
+    try:
+        wait_for(lambda: daemon.value("contact_channel_up", channel="flaky") == 1, "flaky up")
+        filler = fill(small_disk)
+        http_server.routes["/"] = page("broken", status=500)
+        wait_for(lambda: daemon.value("contact_channel_up", channel="flaky") == 0, "flaky down")
+        wait_for(lambda: daemon.value("contact_history_write_failing") == 1, "write failing", 20)
+        errors = daemon.value("contact_history_write_errors_total")
+        banner = daemon.get("/").text
+        assert "history cannot be written" in banner
+        assert "database or disk is full" in daemon.logs()
+        filler.unlink()
+        wait_for(lambda: daemon.value("contact_history_write_failing") == 0, "recovered", 20)
+        incidents = daemon.get("/api/v1/incidents").json()
+        assert [i["channel"] for i in incidents] == ["flaky"]
+        assert "history_write_recovered" in daemon.logs()
+        assert daemon.value("contact_history_writes_dropped_total") == 0
+        hardening_report.append(
+            {
+                "area": "Daemon faults",
+                "case": "history disk full (1 MiB tmpfs filled), then freed",
+                "expected": "errors counted and logged with the cause, page banner, "
+                "queued incident written after",
+                "observed": f"{errors:.0f} write errors, SQLITE_FULL logged, incident kept",
+                "seconds": "–",
+            }
+        )
+    finally:
+        daemon.stop()
+
+
+def test_deleted_history_database_is_recreated_with_queued_writes(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """Deleting the database (and its directory) while the daemon runs: the file is created
+    anew at the next write, and what happened after the deletion is in it."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("flaky", http_server.url())]))
+    db = tmp_path / "data" / "h.db"
+    daemon = start_daemon(config, extra_args=["--history-db", str(db)])
+    wait_for(lambda: daemon.value("contact_channel_up", channel="flaky") == 1, "flaky up")
+    wait_for(db.exists, "database written")
+    shutil.rmtree(db.parent)
+    http_server.routes["/"] = page("broken", status=500)
+    wait_for(lambda: daemon.value("contact_history_recreated_total") == 1, "recreated", 20)
+    wait_for(lambda: daemon.get("/api/v1/incidents").json(), "incident in the new file", 20)
+    assert db.exists()
+    assert "history_recreated" in daemon.logs()
+
+
+def test_daemon_runs_without_history_and_api_answers_503_when_database_is_unreadable(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """A history file that is not a database: one log line naming it, probing goes on, the
+    history endpoints answer 503 with the reason, the status page flags it; no traceback."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("one", http_server.url())]))
+    db = tmp_path / "h.db"
+    db.write_bytes(b"this is not an SQLite database\n" * 100)
+    daemon = start_daemon(config, extra_args=["--history-db", str(db)])
+    wait_for(lambda: daemon.value("contact_probe_success", channel="one") == 1, "probing")
+    for path in ("/api/v1/incidents", "/api/v1/channels/acme/one"):
+        answer = daemon.get(path)
+        assert answer.status_code == 503
+        assert answer.json()["detail"].startswith(f"history unavailable: {db}: file is not a")
+    assert "history is off" in daemon.get("/").text
+    assert daemon.value("contact_history_available") == 0
+    lines = [line for line in daemon.logs().splitlines() if str(db) in line]
+    assert len(lines) == 1
+    assert "history_unavailable" in lines[0]
+    assert "Traceback" not in daemon.logs()
+
+
+def test_second_daemon_refused_when_history_database_is_in_use(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """Two daemons on one database: the second exits 2 with a message naming the file and
+    the pid of the first, which keeps running."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("one", http_server.url())]))
+    db = tmp_path / "h.db"
+    first = start_daemon(config, extra_args=["--history-db", str(db)])
+    second = subprocess.run(
+        [*MONITOR_RUN, "--config", str(config), "--listen", "127.0.0.1:0", "--history-db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert second.returncode == 2
+    assert f"{db} is in use by another contact-monitor (pid {first.proc.pid}" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert first.get("/healthz").status_code == 200
+
+
+def test_oldest_queued_writes_dropped_and_counted_when_writes_keep_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """While the database cannot be written (its directory replaced by a file), failed
+    batches wait in a bounded queue: past the bound the oldest go, and are counted."""
+    import asyncio
+
+    from monitor import history as history_module
+
+    monkeypatch.setattr(history_module, "MAX_PENDING_WRITES", 10)
+    directory = tmp_path / "data"
+    history = history_module.History(directory / "h.db", retention_seconds=86400)
+    shutil.rmtree(directory)
+    directory.write_text("a file where the directory was")
+
+    async def scenario() -> None:
+        for i in range(25):
+            history.channel_down("acme", f"c{i}", "web", 1000.0 + i, "timeout", None)
+            assert await history.flush() is False
+
+    asyncio.run(scenario())
+    assert history.health.write_errors == 25
+    assert history.health.dropped == 15
+    assert history.health.pending == 10
+    assert "data" in (history.health.error or "")
+    directory.unlink()
+    assert asyncio.run(history.flush()) is True
+    assert sorted(i.channel for i in history.incidents()) == [f"c{i}" for i in range(15, 25)]
