@@ -18,7 +18,7 @@ from monitor.config import Defaults, Registry, Source, parse_duration
 from monitor.daemon import Daemon, parse_listen
 from monitor.extract import extract_contacts, looks_like_html
 from monitor.history import History
-from monitor.loader import RegistryInvalid, default_config_path, load_registry
+from monitor.loader import RegistryInvalid, default_config_path, load_registry, registry_base
 from monitor.logs import configure_logging
 from monitor.probers import probe_context, probe_source
 from monitor.report import (
@@ -171,7 +171,7 @@ def _format_option(parser: argparse.ArgumentParser) -> None:
 
 def _registry(args: argparse.Namespace) -> tuple[Registry, Path]:
     path = args.config or default_config_path()
-    return load_registry(path), path.resolve().parent
+    return load_registry(path), registry_base(path)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.patterns import PatternInvalid, compile_pattern
+
 __all__ = [
     "Channel",
     "Defaults",
@@ -172,8 +174,8 @@ def _check_regex(value: Any) -> str | None:
         raise ValueError("a regular expression is a string")
     if value is not None:
         try:
-            re.compile(value)
-        except re.error as exc:
+            compile_pattern(value)
+        except PatternInvalid as exc:
             raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
     return value
 

@@ -18,8 +18,9 @@ import structlog
 import uvicorn
 
 from monitor.config import Registry
-from monitor.history import History
-from monitor.loader import RegistryInvalid, load_registry
+from monitor.history import History, HistoryHealth, HistoryLocked, HistoryUnavailable
+from monitor.history_metrics import HistoryCollector
+from monitor.loader import RegistryInvalid, load_registry, registry_base
 from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler
 from monitor.sharding import Shard
@@ -31,8 +32,11 @@ __all__ = ["Daemon", "parse_listen"]
 
 log = structlog.get_logger("monitor.daemon")
 WATCH_INTERVAL_SECONDS = 2.0
+# A burst of SIGHUPs or writes becomes one reload once the file has been still this long.
+RELOAD_SETTLE_SECONDS = 0.5
 FLUSH_INTERVAL_SECONDS = 2.0  # a kill -9 loses at most this much history
 PURGE_INTERVAL_SECONDS = 3600.0
+REPEAT_ERROR_LOG_SECONDS = 60.0  # a write error that persists is logged again this often
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -72,19 +76,28 @@ class Daemon:
         if self.shard.count > 1:
             self.scope["shard"] = str(self.shard)
 
+        self.base_dir = registry_base(config_path)
+        self.history_health: HistoryHealth | None = None
         self._stop = asyncio.Event()
         self._file_stamp = self._stamp()
+        self._reload_wanted = asyncio.Event()
+        self._reload_trigger = "sighup"
 
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; a bad registry at start raises `RegistryInvalid`."""
         registry = load_registry(self.config_path)
-        self.history = self._open_history(registry)
+        try:
+            self.history = self._open_history(registry)
+        except HistoryLocked as locked:
+            log.error("history_locked", error=str(locked))
+            return 2
         self.state = State(registry, self.history, owns=self.shard.owns)
         self.state.record_reload(True)
         self.metrics = MonitorMetrics(self.state, self.scope, self.shard)
-        self.scheduler = ProbeScheduler(self.state, self.metrics, self.config_path.resolve().parent)
+        self.metrics.registry.register(HistoryCollector(lambda: self.history_health))
+        self.scheduler = ProbeScheduler(self.state, self.metrics, self.base_dir)
         sock = self._bind()
-        app: Any = create_app(self.state, self.metrics, self.history)
+        app: Any = create_app(self.state, self.metrics, self.history, self.history_health)
         if self.web.users:
             app = BasicAuth(app, self.web.users)
         server = _Server(
@@ -102,6 +115,7 @@ class Daemon:
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         chores = [
             asyncio.create_task(self._watch_file()),
+            asyncio.create_task(self._reloader()),
             asyncio.create_task(self._keep_history()),
         ]
         log.info(
@@ -122,30 +136,76 @@ class Daemon:
         await self.scheduler.shutdown()
         server.should_exit = True
         await serving
-        await asyncio.to_thread(self.history.close)
+        if self.history is not None:
+            await self._close_history(self.history)
         log.info("stopped")
         return 0
 
-    def _open_history(self, registry: Registry) -> History:
-        path = self.history_path or (
-            self.config_path.resolve().parent / registry.defaults.history.path
-        )
-        history = History(path, registry.defaults.history.retention)
-        log.info("history_opened", path=str(path), purged=history.purge())
+    def _open_history(self, registry: Registry) -> History | None:
+        """The history database, locked for this daemon; None (and a flagged health, one
+        log line naming the file) if it cannot be opened. `HistoryLocked` goes up."""
+        path = self.history_path or (self.base_dir / registry.defaults.history.path)
+        try:
+            history = History(path, registry.defaults.history.retention, lock=True)
+        except HistoryLocked:
+            raise
+        except HistoryUnavailable as exc:
+            self.history_health = HistoryHealth(available=False, error=str(exc))
+            log.error("history_unavailable", path=str(path), error=str(exc))
+            return None
+        self.history_health = history.health
+        try:
+            purged: int | None = history.purge()
+        except (sqlite3.Error, OSError) as exc:
+            purged = None
+            log.warning("history_purge_failed", path=str(path), error=str(exc))
+        log.info("history_opened", path=str(path), purged=purged)
         return history
 
     async def _keep_history(self) -> None:
-        """Write queued history every few seconds; enforce retention every hour."""
+        """Write queued history every few seconds; enforce retention every hour. A failing
+        write is logged with its cause when it starts, every minute while it lasts, and
+        when it ends; the writes wait in the (bounded) queue for the next try."""
+        history = self.history
+        if history is None:
+            return
+        health = history.health
         last_purge = time.monotonic()
+        last_logged = -REPEAT_ERROR_LOG_SECONDS
+        recreated = health.recreated
         while True:
             await asyncio.sleep(FLUSH_INTERVAL_SECONDS)
-            try:
-                await self.history.flush()
-                if time.monotonic() - last_purge > PURGE_INTERVAL_SECONDS:
-                    last_purge = time.monotonic()
-                    await asyncio.to_thread(self.history.purge)
-            except sqlite3.Error as exc:  # a full disk must not stop the probing
-                log.error("history_write_failed", error=str(exc))
+            was_failing = health.failing
+            if not await history.flush():
+                if not was_failing or time.monotonic() - last_logged > REPEAT_ERROR_LOG_SECONDS:
+                    last_logged = time.monotonic()
+                    log.error(
+                        "history_write_failed",
+                        error=health.error,
+                        pending=health.pending,
+                        dropped=health.dropped,
+                        errors=health.write_errors,
+                    )
+                continue
+            if was_failing:
+                log.info("history_write_recovered", dropped=health.dropped)
+            if health.recreated != recreated:
+                recreated = health.recreated
+                log.warning("history_recreated", path=str(history.path))
+            if time.monotonic() - last_purge > PURGE_INTERVAL_SECONDS:
+                last_purge = time.monotonic()
+                try:
+                    await asyncio.to_thread(history.purge)
+                except (sqlite3.Error, OSError) as exc:
+                    log.warning("history_purge_failed", error=str(exc))
+
+    async def _close_history(self, history: History) -> None:
+        await history.flush()
+        if history.health.failing:
+            log.warning(
+                "history_unsaved_at_stop", error=history.health.error, lost=history.health.pending
+            )
+        await asyncio.to_thread(history.close)
 
     def _bind(self) -> socket.socket:
         host, port = self.listen
@@ -158,30 +218,60 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         loop.add_signal_handler(signal.SIGINT, self._stop.set)
-        loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(self.reload("sighup")))
+        loop.add_signal_handler(signal.SIGHUP, lambda: self.request_reload("sighup"))
+
+    def request_reload(self, trigger: str) -> None:
+        """Ask for a reload; requests that come in a burst are served by one."""
+        self._reload_trigger = trigger
+        self._reload_wanted.set()
+
+    async def _reloader(self) -> None:
+        """The one task that reloads: after a request, waits until no new request came and
+        the file stayed the same for `RELOAD_SETTLE_SECONDS`, then reloads once."""
+        while True:
+            await self._reload_wanted.wait()
+            while True:
+                self._reload_wanted.clear()
+                stamp = self._stamp()
+                await asyncio.sleep(RELOAD_SETTLE_SECONDS)
+                if not self._reload_wanted.is_set() and self._stamp() == stamp:
+                    break
+            self._file_stamp = self._stamp()
+            await self.reload(self._reload_trigger)
 
     async def reload(self, trigger: str) -> bool:
-        """Load the file again; swap it in only if it is valid."""
+        """Load the file again and build all it needs; swap it in only if all of that
+        succeeded. Never raises: a failure is `reload_failed` with its reason."""
+        old = self.state.registry
         try:
             registry = await asyncio.to_thread(load_registry, self.config_path)
+            plan = await asyncio.to_thread(self.scheduler.prepare, old, registry)
         except RegistryInvalid as invalid:
-            errors = [str(issue) for issue in invalid.issues]
-            self.state.record_reload(False, errors)
-            log.error("reload_failed", trigger=trigger, errors=errors)
-            return False
-        old = self.state.registry
-        self.state.set_registry(registry)
-        changes = self.scheduler.sync(old, registry)
+            return self._reload_failed(trigger, [str(issue) for issue in invalid.issues])
+        except Exception as exc:  # noqa: BLE001 - whatever it is, the last good registry stays
+            return self._reload_failed(trigger, [f"{self.config_path}: {_describe(exc)}"])
+        try:
+            self.state.set_registry(registry)
+            changes = self.scheduler.apply(plan)
+        except Exception as exc:  # noqa: BLE001 - a bug here must not kill the reloader
+            return self._reload_failed(trigger, [f"applying the registry: {_describe(exc)}"])
         self.state.record_reload(True)
         log.info("reloaded", trigger=trigger, **changes)
         return True
 
-    def _stamp(self) -> tuple[int, int] | None:
+    def _reload_failed(self, trigger: str, errors: list[str]) -> bool:
+        self.state.record_reload(False, errors)
+        log.error("reload_failed", trigger=trigger, errors=errors)
+        return False
+
+    def _stamp(self) -> tuple[int, ...] | None:
+        """What tells a changed file: device and inode (a file replaced by a rename, or a
+        swapped `..data` link, even with the same size and mtime), size, mtime, ctime."""
         try:
             stat = self.config_path.stat()
         except OSError:
             return None
-        return stat.st_mtime_ns, stat.st_size
+        return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
 
     async def _watch_file(self) -> None:
         while True:
@@ -189,4 +279,12 @@ class Daemon:
             stamp = self._stamp()
             if stamp != self._file_stamp:
                 self._file_stamp = stamp
-                await self.reload("file_changed")
+                self.request_reload("file_changed")
+
+
+def _describe(exc: BaseException) -> str:
+    """One line: the exception's type and message (an OSError's file and reason)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"{type(exc).__name__}:{where}: {exc.strerror}"
+    return f"{type(exc).__name__}: {exc}"[:500]

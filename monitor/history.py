@@ -10,6 +10,9 @@ the file already holds, so a restart never duplicates an open incident or findin
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import sqlite3
 import threading
 import time
@@ -20,7 +23,19 @@ from typing import Any
 
 from monitor.model import Finding
 
-__all__ = ["History", "Incident", "LoggedFinding"]
+__all__ = [
+    "History",
+    "HistoryHealth",
+    "HistoryLocked",
+    "HistoryUnavailable",
+    "Incident",
+    "LoggedFinding",
+    "describe_db_error",
+]
+
+# Writes kept for retry while the database cannot be written (a full disk, a deleted
+# directory); past this the oldest are dropped, and counted.
+MAX_PENDING_WRITES = 50_000
 
 _Op = tuple[str, tuple[Any, ...]]  # a queued write: method suffix and its arguments
 _HourKey = tuple[str, str, int]  # (org, channel, hour start in epoch seconds)
@@ -74,6 +89,38 @@ class Incident:
         }
 
 
+class HistoryUnavailable(Exception):  # noqa: N818 - reads as "history is unavailable"
+    """The database cannot be opened or read; the message names the file and the cause."""
+
+
+class HistoryLocked(HistoryUnavailable):
+    """Another daemon holds the database's lock file (as Prometheus locks its data dir)."""
+
+
+@dataclass
+class HistoryHealth:
+    """What the status page, the API and `/metrics` say about history."""
+
+    available: bool = True  # False: the daemon runs without history (could not open it)
+    error: str | None = None  # the latest failure, with the file and the cause
+    failing: bool = False  # the latest write failed; queued writes wait for a retry
+    write_errors: int = 0  # failed flushes (contact_history_write_errors_total)
+    dropped: int = 0  # queued writes dropped, oldest first, past MAX_PENDING_WRITES
+    recreated: int = 0  # times a deleted database file was created anew
+    pending: int = 0  # writes waiting for the next flush, as of the latest one
+
+
+def describe_db_error(path: Path, exc: BaseException) -> str:
+    """One line naming the file and the real cause, e.g. `data/h.db: database or disk is
+    full (SQLITE_FULL)` or `data/h.db: No such file or directory`."""
+    if isinstance(exc, sqlite3.Error):
+        name = getattr(exc, "sqlite_errorname", None)
+        return f"{path}: {exc}" + (f" ({name})" if name else "")
+    if isinstance(exc, OSError):
+        return f"{path}: {exc.strerror or exc}"
+    return f"{path}: {type(exc).__name__}: {exc}"
+
+
 @dataclass(frozen=True)
 class LoggedFinding:
     finding: Finding
@@ -84,30 +131,97 @@ class LoggedFinding:
 class History:
     """The database and the queue of writes waiting for the next flush."""
 
-    def __init__(self, path: Path, retention_seconds: float) -> None:
+    def __init__(self, path: Path, retention_seconds: float, lock: bool = False) -> None:
+        """Open (or create) the database at `path`. With `lock`, take `<path>.lock` first:
+        `HistoryLocked` if another daemon holds it. `HistoryUnavailable` (file and cause
+        in one line) if the file cannot be opened or is not a database."""
         self.path = path
         self.retention_seconds = retention_seconds
+        self.health = HistoryHealth()
         self._pending: list[_Op] = []
         self._rollup: dict[_HourKey, list[float]] = {}
         self._lock = threading.Lock()  # one writer at a time, whoever calls flush
         self._flush_order = asyncio.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
-        # Readers get a connection of their own: WAL lets them read while the writer writes.
-        self._reader = sqlite3.connect(path, check_same_thread=False)
         self._read_lock = threading.Lock()
+        self._lock_file = self._take_lock() if lock else None
+        try:
+            self._open()
+        except (sqlite3.Error, OSError) as exc:
+            self._release_lock()
+            raise HistoryUnavailable(describe_db_error(path, exc)) from None
+
+    def _take_lock(self) -> int:
+        lock_path = Path(f"{self.path}.lock")
+        try:
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise HistoryUnavailable(describe_db_error(lock_path, exc)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise HistoryLocked(
+                f"{self.path} is in use by another contact-monitor (pid {holder} holds "
+                f"{lock_path}); give each daemon its own --history-db"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        return fd
+
+    def _release_lock(self) -> None:
+        if self._lock_file is not None:
+            os.close(self._lock_file)  # closing the descriptor releases the flock
+            self._lock_file = None
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.executescript(SCHEMA)
+            # Readers get a connection of their own: WAL lets them read while the writer writes.
+            reader = sqlite3.connect(self.path, check_same_thread=False)
+        except BaseException:
+            db.close()
+            raise
+        self._db, self._reader = db, reader
+        self._inode = os.stat(self.path).st_ino
+
+    def _reopen_if_replaced(self) -> bool:
+        """Create the database anew if its file was deleted or replaced (SQLite would
+        otherwise write on into the unlinked inode and lose everything). Writer's thread."""
+        try:
+            if os.stat(self.path).st_ino == self._inode:
+                return False
+        except FileNotFoundError:
+            pass
+        # Close first: the last connection of a WAL database removes its -wal and -shm, so
+        # the new file does not pick up the old file's log.
+        with self._read_lock:
+            for connection in (self._reader, self._db):
+                with contextlib.suppress(sqlite3.Error):
+                    connection.close()
+            self._open()
+        self.health.recreated += 1
+        return True
 
     def close(self) -> None:
-        self.write_pending()
+        with contextlib.suppress(sqlite3.Error, OSError):
+            self.write_pending()
         self._reader.close()
         self._db.close()
+        self._release_lock()
 
     def _read(self, sql: str, args: tuple[Any, ...] | list[Any]) -> list[tuple[Any, ...]]:
-        with self._read_lock:
-            return self._reader.execute(sql, args).fetchall()
+        """Rows of a query; `HistoryUnavailable` (file and cause) if the database fails."""
+        try:
+            with self._read_lock:
+                return self._reader.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise HistoryUnavailable(describe_db_error(self.path, exc)) from None
 
     # --- queued by the event loop -------------------------------------------------------
 
@@ -131,20 +245,54 @@ class History:
 
     # --- written by one writer ----------------------------------------------------------
 
-    async def flush(self) -> None:
+    async def flush(self) -> bool:
         """Write what is queued, in a worker thread; flushes happen one after another, in
-        order, so an incident's end is never written before its start."""
+        order, so an incident's end is never written before its start. Never raises: on
+        failure the batch goes back to the head of the queue (bounded, oldest dropped) and
+        `health` says why; returns whether the write succeeded."""
         async with self._flush_order:
             batch = self._take()
-            await asyncio.to_thread(self._write, *batch)
+            try:
+                await asyncio.to_thread(self._write_checked, *batch)
+            except (sqlite3.Error, OSError) as exc:
+                self._requeue(*batch)
+                self.health.failing = True
+                self.health.write_errors += 1
+                self.health.error = describe_db_error(self.path, exc)
+                return False
+            self.health.failing = False
+            self.health.pending = len(self._pending)
+            return True
 
     def write_pending(self) -> None:
-        self._write(*self._take())
+        self._write_checked(*self._take())
+
+    def _write_checked(self, pending: list[_Op], rollup: dict[_HourKey, list[float]]) -> None:
+        with self._lock:
+            self._reopen_if_replaced()
+        self._write(pending, rollup)
 
     def _take(self) -> tuple[list[_Op], dict[_HourKey, list[float]]]:
         pending, self._pending = self._pending, []
         rollup, self._rollup = self._rollup, {}
         return pending, rollup
+
+    def _requeue(self, pending: list[_Op], rollup: dict[_HourKey, list[float]]) -> None:
+        """Put a failed batch back before what was queued since, keeping the newest
+        `MAX_PENDING_WRITES` writes."""
+        merged = pending + self._pending
+        excess = len(merged) - MAX_PENDING_WRITES
+        if excess > 0:
+            self.health.dropped += excess
+            merged = merged[excess:]
+        self._pending = merged
+        for key, row in rollup.items():
+            mine = self._rollup.setdefault(key, [0, 0, 0.0, 0.0])
+            mine[0] += row[0]
+            mine[1] += row[1]
+            mine[2] += row[2]
+            mine[3] = max(mine[3], row[3])
+        self.health.pending = len(self._pending)
 
     def _write(
         self,
@@ -168,7 +316,10 @@ class History:
                 )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                # SQLite may have rolled back already (SQLITE_FULL does): the real cause is
+                # the error in hand, not "no transaction is active".
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
                 raise
 
     def _write_down(
@@ -216,6 +367,7 @@ class History:
         """Delete what is older than the retention; returns the rows removed."""
         cutoff = (now or time.time()) - self.retention_seconds
         with self._lock:
+            self._reopen_if_replaced()
             removed = sum(
                 self._db.execute(sql, (cutoff,)).rowcount
                 for sql in (

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,13 @@ from pydantic import ValidationError
 
 from monitor.config import ID_PATTERN, Registry
 
-__all__ = ["ConfigIssue", "RegistryInvalid", "default_config_path", "load_registry"]
+__all__ = [
+    "ConfigIssue",
+    "RegistryInvalid",
+    "default_config_path",
+    "load_registry",
+    "registry_base",
+]
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES = 200_000  # after alias expansion: stops "billion laughs" documents
@@ -58,6 +65,18 @@ class RegistryInvalid(Exception):  # noqa: N818 - reads as "the registry is inva
 
 def default_config_path() -> Path:
     return Path(os.environ.get("CONTACT_MONITOR_CONFIG") or "config/channels.yaml")
+
+
+def registry_base(path: str | Path) -> Path:
+    """The directory relative paths in the registry (CA bundle, history) are taken from:
+    the directory of `path` as given, made absolute but with symlinks NOT resolved.
+
+    A Kubernetes ConfigMap mounts `channels.yaml -> ..data/channels.yaml` and swaps the
+    `..data` link to a new timestamped directory on every update, deleting the old one; a
+    resolved path would point into the deleted directory after the first update.
+    """
+    absolute = Path(os.path.abspath(path))
+    return absolute if absolute.is_dir() else absolute.parent
 
 
 def load_registry(path: str | Path) -> Registry:
@@ -227,6 +246,8 @@ def semantic_problems(registry: Registry, base: Path) -> list[tuple[PathKey, str
     ca_file = registry.defaults.tls.ca_file
     if ca_file and not (base / ca_file).is_file():
         problems.append((("defaults", "tls", "ca_file"), f"no such file: {ca_file}"))
+    elif ca_file:
+        problems += _ca_problems(base / ca_file, ca_file)
     if not registry.organizations:
         problems.append((("organizations",), "at least one organization is required"))
     problems += _duplicates([org.id for org in registry.organizations], ("organizations",))
@@ -243,6 +264,18 @@ def _sip_problems(org: Any, at: PathKey, has_trunk: bool) -> list[tuple[PathKey,
         for j, channel in enumerate(org.channels)
         if getattr(channel, "check", None) == "sip" and not has_trunk
     ]
+
+
+def _ca_problems(path: Path, name: str) -> list[tuple[PathKey, str]]:
+    """A CA bundle the SSL context would refuse (not PEM, no certificate, unreadable)."""
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or exc
+        return [
+            (("defaults", "tls", "ca_file"), f"cannot load {name} as a PEM CA bundle: {reason}")
+        ]
+    return []
 
 
 def _duplicates(ids: list[str], prefix: PathKey) -> list[tuple[PathKey, str]]:

@@ -9,17 +9,20 @@ import contextlib
 import datetime
 import time
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import structlog
 from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Channel, EmailChannel, Registry, Source, TcpChannel, WebChannel
 from monitor.metrics import MonitorMetrics
 from monitor.probers import (
+    ProbeContext,
     make_probe_context,
     probe_channel,
     probe_source,
@@ -27,7 +30,7 @@ from monitor.probers import (
 from monitor.sharding import shard_key
 from monitor.state import State
 
-__all__ = ["ProbeScheduler", "TickScheduler"]
+__all__ = ["ProbeScheduler", "SyncPlan", "TickScheduler"]
 
 log = structlog.get_logger("monitor.scheduler")
 MAX_JITTER_SECONDS = 5.0
@@ -54,6 +57,17 @@ class TickScheduler(AsyncIOScheduler):
     def _on_timer(self) -> None:
         self._timeout = None
         self._start_timer(self._process_jobs())
+
+
+@dataclass(frozen=True)
+class SyncPlan:
+    """A registry change ready to swap in: the new context (None: defaults unchanged) and
+    job id -> interval before and after."""
+
+    new: Registry
+    ctx: ProbeContext | None
+    before: dict[str, float]
+    after: dict[str, float]
 
 
 def _job_id(kind: str, org: str, ident: str) -> str:
@@ -114,20 +128,36 @@ class ProbeScheduler:
 
     def sync(self, old: Registry, new: Registry) -> dict[str, int]:
         """Add, remove and reschedule only the jobs whose definition changed."""
-        if old.defaults != new.defaults:
-            self._ctx = make_probe_context(new.defaults, self.base_dir)
-            self._limit = asyncio.Semaphore(new.defaults.concurrency)
+        return self.apply(self.prepare(old, new))
+
+    def prepare(self, old: Registry, new: Registry) -> SyncPlan:
+        """Everything `new` needs (SSL context, resolver, the job diff), built without
+        touching what runs, so a failure here (a CA bundle that is not PEM) changes nothing.
+        Safe in a worker thread; raises what building raises."""
+        ctx = (
+            make_probe_context(new.defaults, self.base_dir)
+            if old.defaults != new.defaults
+            else None
+        )
+        return SyncPlan(new, ctx, self._job_specs(old), self._job_specs(new))
+
+    def apply(self, plan: SyncPlan) -> dict[str, int]:
+        """Swap in a prepared plan (on the loop): adds, removes, reschedules."""
+        if plan.ctx is not None:
+            self._ctx = plan.ctx
+            self._limit = asyncio.Semaphore(plan.new.defaults.concurrency)
             self._host_limits.clear()
-        before, after = self._job_specs(old), self._job_specs(new)
+        before, after = plan.before, plan.after
         removed = before.keys() - after.keys()
         added = {k: v for k, v in after.items() if k not in before}
         changed = {k: v for k, v in after.items() if k in before and before[k] != v}
         for job_id in removed:
-            self.scheduler.remove_job(job_id)
+            with contextlib.suppress(JobLookupError):
+                self.scheduler.remove_job(job_id)
             self._hosts.pop(job_id, None)
         for job_id, interval in changed.items():
             self.scheduler.reschedule_job(job_id, trigger=self._trigger(job_id, interval, 0))
-        self._add_jobs(new, added)
+        self._add_jobs(plan.new, added)
         return {"added": len(added), "removed": len(removed), "rescheduled": len(changed)}
 
     def _job_specs(self, registry: Registry) -> dict[str, float]:

@@ -4,6 +4,7 @@ JavaScript, refreshing itself."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import time
 import zoneinfo
@@ -13,15 +14,17 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from monitor.config import Channel, HoursWindow
-from monitor.history import History
+from monitor.config import Channel, HoursWindow, Registry
+from monitor.history import History, HistoryHealth, HistoryUnavailable
 from monitor.hours import in_hours
 from monitor.line_state import line_note, measured
+from monitor.model import ProbeResult
 from monitor.state import State
 
-__all__ = ["hours_text", "render_status_page"]
+__all__ = ["StatusPageCache", "hours_text", "render_snapshot", "render_status_page", "snapshot"]
 
 DAYS = 30
+PAGE_TTL_SECONDS = 2.0  # the page refreshes itself every 30 s; reloads in between share one
 _ENV = Environment(
     loader=PackageLoader("monitor", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -48,30 +51,74 @@ class _Row:
     measured: bool = True  # False: no uptime figures, no bars (see monitor.line_state)
 
 
-def render_status_page(state: State, history: History | None, refresh_seconds: int = 30) -> str:
+@dataclass(frozen=True)
+class Snapshot:
+    """What the page shows from the state, taken on the event loop in one pass (cheap: the
+    definitions and results are immutable objects, only the references are copied), so the
+    page can be rendered in a worker thread while the loop goes on probing."""
+
+    registry: Registry
+    channels: list[tuple[str, str, Channel, bool | None, ProbeResult | None]]
+    findings: list[dict[str, Any]]
+    shown_on: dict[tuple[str, str], list[str]]  # per deprecated channel, sources still showing it
+
+
+def snapshot(state: State) -> Snapshot:
+    channels = [
+        (org, ident, state.channel_defs[(org, ident)], current.up, current.result)
+        for (org, ident), current in state.channels.items()  # what this replica probes
+    ]
+    return Snapshot(state.registry, channels, _findings(state), _deprecated_sources(state))
+
+
+def render_status_page(
+    state: State,
+    history: History | None,
+    refresh_seconds: int = 30,
+    health: HistoryHealth | None = None,
+) -> str:
+    """The page, rendered now on the calling thread (see `StatusPageCache` for the daemon)."""
+    return render_snapshot(snapshot(state), history, refresh_seconds, health)
+
+
+def render_snapshot(
+    snap: Snapshot,
+    history: History | None,
+    refresh_seconds: int = 30,
+    health: HistoryHealth | None = None,
+) -> str:
+    """The HTML of `snap`, with uptime from `history`; safe in a worker thread. A history
+    that fails to answer leaves the uptime empty and says why on the page."""
     now = time.time()
-    tz = zoneinfo.ZoneInfo(state.registry.defaults.timezone)
+    timezone = snap.registry.defaults.timezone
+    tz = zoneinfo.ZoneInfo(timezone)
     offset = datetime.datetime.now(tz).utcoffset() or datetime.timedelta()
     today = int((now + offset.total_seconds()) // 86400)
-    daily = history.daily_uptime(now - DAYS * 86400, offset.total_seconds()) if history else {}
-    day_ago = history.uptime_all(now - 86400) if history else {}
-    month = history.uptime_all(now - DAYS * 86400) if history else {}
+    problem = _history_problem(health)
+    daily: dict[tuple[str, str], dict[int, float]] = {}
+    day_ago: dict[tuple[str, str], float] = {}
+    month: dict[tuple[str, str], float] = {}
+    if history is not None:
+        try:
+            daily = history.daily_uptime(now - DAYS * 86400, offset.total_seconds())
+            day_ago = history.uptime_all(now - 86400)
+            month = history.uptime_all(now - DAYS * 86400)
+        except HistoryUnavailable as exc:
+            problem = f"history cannot be read: {exc}"
     moment = datetime.datetime.now(datetime.UTC)
-    shown_on = _deprecated_sources(state)
     organisations: dict[str, dict[str, list[_Row]]] = {}
-    for (org, ident), current in state.channels.items():  # what this replica probes
-        channel = state.channel_defs[(org, ident)]
+    for org, ident, channel, up, result in snap.channels:
         days = daily.get((org, ident), {})
         row = _Row(
             org,
             channel,
-            _state_word(channel, current.up),
-            _reason(current),
-            in_hours(channel.hours, moment, state.registry.defaults.timezone),
+            _state_word(channel, up),
+            _reason(result),
+            in_hours(channel.hours, moment, timezone),
             day_ago.get((org, ident)),
             month.get((org, ident)),
             [days.get(d) for d in range(today - DAYS + 1, today + 1)],
-            line_note(channel, current.result, shown_on.get((org, ident), ())),
+            line_note(channel, result, snap.shown_on.get((org, ident), ())),
             measured(channel),
         )
         if not row.measured:
@@ -79,11 +126,12 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
         organisations.setdefault(org, {}).setdefault(channel.service, []).append(row)
     return _ENV.get_template("status.html").render(
         organisations=organisations,
-        findings=_findings(state),
+        findings=snap.findings,
         refresh=refresh_seconds,
         generated=datetime.datetime.now(tz).strftime("%Y-%m-%d %H:%M %Z"),
-        timezone=state.registry.defaults.timezone,
+        timezone=timezone,
         hours_text=hours_text,
+        history_problem=problem,
         up=sum(r.state == "up" for o in organisations.values() for s in o.values() for r in s),
         down=sum(r.state == "down" for o in organisations.values() for s in o.values() for r in s),
         not_dialled=sum(
@@ -101,14 +149,63 @@ def _deprecated_sources(state: State) -> dict[tuple[str, str], list[str]]:
     return out
 
 
+def _history_problem(health: HistoryHealth | None) -> str | None:
+    if health is None:
+        return None
+    if not health.available:
+        return f"history is off: {health.error}"
+    if health.failing:
+        dropped = f"; {health.dropped} dropped" if health.dropped else ""
+        return (
+            f"history cannot be written: {health.error} "
+            f"({health.write_errors} failed writes, {health.pending} waiting{dropped})"
+        )
+    return None
+
+
+class StatusPageCache:
+    """The daemon's status page: rendered in a worker thread, at most once per `ttl`
+    seconds however many clients reload it (they share the one render in progress)."""
+
+    def __init__(
+        self,
+        state: State,
+        history: History | None,
+        health: HistoryHealth | None = None,
+        ttl: float = PAGE_TTL_SECONDS,
+    ) -> None:
+        self.state, self.history, self.health, self.ttl = state, history, health, ttl
+        self._html: str | None = None
+        self._at = 0.0
+        self._rendering: asyncio.Future[str] | None = None
+
+    async def html(self) -> str:
+        if self._html is not None and time.monotonic() - self._at < self.ttl:
+            return self._html
+        if self._rendering is None:
+            self._rendering = asyncio.ensure_future(self._render())
+            self._rendering.add_done_callback(self._done)
+        return await asyncio.shield(self._rendering)
+
+    def _done(self, future: asyncio.Future[str]) -> None:
+        self._rendering = None
+        if not future.cancelled() and future.exception() is None:
+            self._html, self._at = future.result(), time.monotonic()
+
+    async def _render(self) -> str:
+        if self.history is not None:
+            await self.history.flush()
+        snap = snapshot(self.state)
+        return await asyncio.to_thread(render_snapshot, snap, self.history, 30, self.health)
+
+
 def _state_word(channel: Channel, up: bool | None) -> str:
     if channel.status == "deprecated":
         return "deprecated"
     return {True: "up", False: "down"}.get(up, "unknown")
 
 
-def _reason(current: Any) -> str | None:
-    result = current.result
+def _reason(result: ProbeResult | None) -> str | None:
     if result is None or result.success:
         return None
     return f"{result.reason}: {result.message}" if result.message else result.reason

@@ -3,6 +3,7 @@ status page, in one ASGI app served by uvicorn on the daemon's event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -14,12 +15,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from monitor import __version__
-from monitor.history import History
+from monitor.history import History, HistoryHealth, HistoryUnavailable
 from monitor.hours import in_hours
 from monitor.line_state import line_note, measured
 from monitor.metrics import MonitorMetrics
 from monitor.state import State
-from monitor.status_page import hours_text, render_status_page
+from monitor.status_page import StatusPageCache, hours_text
 
 __all__ = ["create_app"]
 
@@ -91,7 +92,12 @@ async def _paced(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-def create_app(state: State, metrics: MonitorMetrics, history: History | None = None) -> FastAPI:
+def create_app(
+    state: State,
+    metrics: MonitorMetrics,
+    history: History | None = None,
+    history_health: HistoryHealth | None = None,
+) -> FastAPI:
     app = FastAPI(
         title="contact-monitor",
         version=__version__,
@@ -102,6 +108,14 @@ def create_app(state: State, metrics: MonitorMetrics, history: History | None = 
     # Prometheus asks for gzip; 10,000 channels are 17 MB of text. Level 1, because the
     # compression is paid at every scrape, in a worker thread beside the probes.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=1)
+    page = StatusPageCache(state, history, history_health)
+
+    def history_or_503() -> History | None:
+        """The history to read, None when the daemon runs without one by choice; 503 with
+        the reason when it should have one and cannot open it."""
+        if history is None and history_health is not None and not history_health.available:
+            raise HTTPException(503, f"history unavailable: {history_health.error}")
+        return history
 
     @app.get("/metrics", include_in_schema=False)
     async def scrape(request: Request) -> Response:
@@ -153,14 +167,17 @@ def create_app(state: State, metrics: MonitorMetrics, history: History | None = 
         definition = state.channel_defs[(org, channel)]
         uptime: dict[str, float | None] = {"24h": None, "7d": None, "30d": None}
         incidents: list[IncidentOut] = []
-        if history is not None and measured(definition):  # a line nobody dialled has no uptime
-            await history.flush()
-            now = time.time()
-            for window, seconds in (("24h", 86400), ("7d", 7 * 86400), ("30d", 30 * 86400)):
-                uptime[window] = history.uptime(org, channel, now - seconds)
-            incidents = [
-                IncidentOut(**i.to_json()) for i in history.incidents(org, channel, limit=20)
-            ]
+        readable = history_or_503() if measured(definition) else None  # nobody dialled: no uptime
+        if readable is not None:
+            await readable.flush()
+            try:
+                found, recent = await asyncio.to_thread(
+                    _uptime_and_incidents, readable, org, channel
+                )
+            except HistoryUnavailable as exc:
+                raise HTTPException(503, f"history unavailable: {exc}") from None
+            uptime.update(found)
+            incidents = [IncidentOut(**i.to_json()) for i in recent]
         return ChannelDetail(
             **row.model_dump(),
             hours=hours_text(definition.hours),
@@ -184,21 +201,31 @@ def create_app(state: State, metrics: MonitorMetrics, history: History | None = 
         since: float = Query(0.0, description="epoch seconds: incidents open at or after"),
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[IncidentOut]:
-        if history is None:
+        readable = history_or_503()
+        if readable is None:
             return []
-        await history.flush()
-        return [
-            IncidentOut(**i.to_json())
-            for i in history.incidents(org, channel, since=since, limit=limit)
-        ]
+        await readable.flush()
+        try:
+            found = await asyncio.to_thread(readable.incidents, org, channel, since, limit)
+        except HistoryUnavailable as exc:
+            raise HTTPException(503, f"history unavailable: {exc}") from None
+        return [IncidentOut(**i.to_json()) for i in found]
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def status_page() -> str:
-        if history is not None:
-            await history.flush()
-        return render_status_page(state, history)
+        return await page.html()
 
     return app
+
+
+def _uptime_and_incidents(
+    history: History, org: str, channel: str
+) -> tuple[dict[str, float | None], list[Any]]:
+    """Uptime over 24 h / 7 d / 30 d and the 20 latest incidents; in a worker thread."""
+    now = time.time()
+    windows = (("24h", 86400), ("7d", 7 * 86400), ("30d", 30 * 86400))
+    uptime = {window: history.uptime(org, channel, now - seconds) for window, seconds in windows}
+    return uptime, history.incidents(org, channel, limit=20)
 
 
 def channel_rows(state: State) -> list[ChannelOut]:

@@ -182,3 +182,54 @@ def test_memory_bounded_and_schedule_kept_when_hostile_targets_run_beside_health
     )
     assert peak < MEMORY_LIMIT_MB
     assert min(probes) >= 10
+
+
+def test_healthy_channel_keeps_schedule_when_registry_regex_backtracks_on_hostile_page(
+    tmp_path: Path,
+    start_daemon: Any,
+    http_server: HttpServer,
+    hardening_report: list[dict[str, Any]],
+):
+    """`(a+)+$` (exponential for a backtracking engine) against a 5 MB page of `a`s runs in
+    linear time under RE2: the hostile channel gets `body_mismatch` fast, a healthy one on the
+    same loop keeps its 1 s schedule without a failure."""
+    http_server.routes["/hostile"] = page("a" * 5_000_000 + "!", content_type="text/plain")
+    http_server.routes["/ok"] = page("ok")
+    channels = [
+        {
+            "id": "hostile",
+            "kind": "web",
+            "url": http_server.url("/hostile"),
+            "expect": {"body_regex": "(a+)+$", "max_body_bytes": 8 * 1024 * 1024},
+        },
+        {"id": "healthy", "kind": "web", "url": http_server.url("/ok")},
+    ]
+    daemon = start_daemon(write(tmp_path / "r.yaml", channels))
+    wait_for(
+        lambda: (
+            (daemon.value("contact_probes_total", channel="hostile", result="failure") or 0) >= 3
+        ),
+        "three hostile probes",
+        30,
+    )
+    text = daemon.metrics_text()
+    duration = daemon.value("contact_probe_duration_seconds", text, channel="hostile")
+    reason = daemon.value(
+        "contact_probe_failure_info", text, channel="hostile", reason="body_mismatch"
+    )
+    healthy_failed = daemon.value("contact_probes_total", text, channel="healthy", result="failure")
+    healthy_ok = daemon.value("contact_probes_total", text, channel="healthy", result="success")
+    hardening_report.append(
+        {
+            "area": "Daemon faults",
+            "case": "registry regex `(a+)+$` against a 5 MB page of `a`",
+            "expected": "linear time (RE2): body_mismatch, healthy channel unaffected",
+            "observed": f"probe {duration:.2f} s, healthy {healthy_ok:.0f} ok / "
+            f"{healthy_failed or 0:.0f} failed",
+            "seconds": f"{duration:.2f}",
+        }
+    )
+    assert reason == 1
+    assert duration < 2
+    assert not healthy_failed
+    assert healthy_ok >= 3

@@ -57,7 +57,13 @@ EXPECTED_ERRORS = {
     ],
     "invalid-regex.yaml": [
         ":11: organizations[0].channels[0].expect.body_regex: invalid regular expression "
-        "'(unclosed': missing ), unterminated subpattern at position 0"
+        "'(unclosed': RE2 (linear-time, no backreferences or lookaround) cannot compile it: "
+        "missing ): (unclosed"
+    ],
+    "invalid-regex-lookbehind.yaml": [
+        ":11: organizations[0].channels[0].expect.body_not_regex: invalid regular expression "
+        "'(?<=Old: )8 800': RE2 (linear-time, no backreferences or lookaround) cannot compile "
+        "it: invalid perl operator: (?<="
     ],
     "invalid-region.yaml": [
         ":3: defaults.region: unknown region 'XX': use an ISO 3166 code such as RU"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from monitor import patterns
 from monitor.charset import decode_page
 from monitor.config import WebChannel
 from monitor.model import ProbeFailure, ProbeResult
@@ -217,7 +217,7 @@ def _page_details(page: Page) -> dict[str, Any]:
 def matches(pattern: str, text: str) -> bool:
     """Whether `pattern` (a registry regular expression) occurs in `text`: the one place
     body and Location patterns are run."""
-    return re.search(pattern, text) is not None
+    return patterns.search(pattern, text)
 
 
 def _expectation_failure(channel: WebChannel, page: Page, elapsed: float) -> tuple[str, str] | None:

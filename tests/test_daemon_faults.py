@@ -1,0 +1,358 @@
+"""The daemon against its own faults and an operator's mistakes, on a real process: reloads
+that are all or nothing, history that never fails silently, start and stop as documented,
+and a web side that cannot starve the probes (issue 15)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import RunningDaemon, wait_for
+from servers import HttpServer, page
+
+from monitor.daemon import RELOAD_SETTLE_SECONDS
+
+MONITOR_RUN = [sys.executable, "-m", "monitor", "run"]
+
+
+def registry(channels: list[dict[str, Any]], **defaults: Any) -> str:
+    return yaml.safe_dump(
+        {
+            "version": 1,
+            "defaults": {"interval": "1s", "timeout": "2s", **defaults},
+            "organizations": [{"id": "acme", "channels": channels}],
+        }
+    )
+
+
+def site(ident: str, url: str) -> dict[str, Any]:
+    return {"id": ident, "kind": "web", "url": url}
+
+
+def reloads(daemon: RunningDaemon, result: str) -> float:
+    return daemon.value("contact_config_reloads_total", result=result) or 0.0
+
+
+# --- reload: all or nothing -----------------------------------------------------------------
+
+
+def _configmap_version(mount: Path, name: str, text: str, ca_file: Path) -> None:
+    """One `..<timestamp>` directory of a Kubernetes ConfigMap volume, then the atomic swap
+    of `..data` to it, as the kubelet does it."""
+    version = mount / name
+    version.mkdir()
+    (version / "channels.yaml").write_text(text)
+    shutil.copy(ca_file, version / "ca.pem")
+    (mount / "..data_tmp").symlink_to(name)
+    os.replace(mount / "..data_tmp", mount / "..data")
+
+
+def test_reload_follows_configmap_swap_when_old_directory_is_deleted(
+    tmp_path: Path, start_daemon: Any, https_server: HttpServer, ca_file: Path
+):
+    """Relative paths resolve against the directory given (`/etc/config`), not the resolved
+    `..2024_a` target: after the kubelet swaps `..data` and deletes the old directory, the
+    reload succeeds, the CA bundle is found again and the new channel is probed."""
+    https_server.routes["/"] = page("ok")
+    mount = tmp_path / "config"
+    mount.mkdir()
+    first = registry([site("one", https_server.url())], tls={"ca_file": "ca.pem"})
+    _configmap_version(mount, "..2026_01_01_00_00_00.1", first, ca_file)
+    for name in ("channels.yaml", "ca.pem"):
+        (mount / name).symlink_to(f"..data/{name}")
+    (tmp_path / "data").mkdir()
+    daemon = start_daemon(
+        mount / "channels.yaml", extra_args=["--history-db", str(tmp_path / "data" / "h.db")]
+    )
+    wait_for(lambda: daemon.value("contact_probe_success", channel="one") == 1, "one up")
+    second = registry(
+        [site("one", https_server.url()), site("two", https_server.url("/?2"))],
+        tls={"ca_file": "ca.pem"},
+        timeout="3s",  # changed defaults: the SSL context is built anew from ca.pem
+    )
+    _configmap_version(mount, "..2026_01_01_00_05_00.2", second, ca_file)
+    shutil.rmtree(mount / "..2026_01_01_00_00_00.1")
+    wait_for(lambda: daemon.value("contact_probe_success", channel="two") == 1, "two up", 20)
+    assert daemon.value("contact_config_last_reload_successful") == 1
+    assert daemon.value("contact_probe_success", channel="one") == 1
+
+
+def test_reload_failed_with_reason_and_watcher_alive_when_ca_bundle_is_not_pem(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer, ca_file: Path
+):
+    """A CA bundle that is not PEM is a `reload_failed` naming the file; the last good
+    registry keeps probing, and the next good file is still picked up by the watcher."""
+    http_server.routes["/"] = page("ok")
+    shutil.copy(ca_file, tmp_path / "ca.pem")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("one", http_server.url())], tls={"ca_file": "ca.pem"}))
+    daemon = start_daemon(config)
+    wait_for(lambda: daemon.value("contact_probe_success", channel="one") == 1, "one up")
+    (tmp_path / "bad.pem").write_text("not a certificate\n")
+    config.write_text(registry([site("one", http_server.url())], tls={"ca_file": "bad.pem"}))
+    wait_for(lambda: daemon.value("contact_config_last_reload_successful") == 0, "rejected", 15)
+    assert "cannot load bad.pem as a PEM CA bundle" in daemon.logs()
+    assert "Traceback" not in daemon.logs()
+    config.write_text(
+        registry(
+            [site("one", http_server.url()), site("two", http_server.url("/?2"))],
+            tls={"ca_file": "ca.pem"},
+        )
+    )
+    wait_for(lambda: daemon.value("contact_probe_success", channel="two") == 1, "two up", 15)
+    assert daemon.value("contact_config_last_reload_successful") == 1
+
+
+def test_burst_of_sighups_and_writes_coalesces_into_one_reload(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """Twenty SIGHUPs and five writes within a second are served by one reload, made once
+    the file has been still for a moment."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("one", http_server.url())]))
+    daemon = start_daemon(config)
+    before = reloads(daemon, "success")
+    for i in range(20):
+        daemon.proc.send_signal(signal.SIGHUP)
+        if i % 4 == 0:
+            config.write_text(registry([site("one", http_server.url(f"/?{i}"))]))
+        time.sleep(0.04)
+    wait_for(lambda: reloads(daemon, "success") > before, "a reload", 15)
+    time.sleep(RELOAD_SETTLE_SECONDS + 3)  # room for a second, unwanted one
+    assert reloads(daemon, "success") == before + 1
+    assert reloads(daemon, "failure") == 0
+
+
+def test_replaced_file_is_reloaded_when_size_and_mtime_are_unchanged(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """A file renamed over the registry with the same size and mtime (a new inode) is
+    noticed by the watcher and loaded."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("aaa", http_server.url())]))
+    daemon = start_daemon(config)
+    wait_for(lambda: daemon.value("contact_probe_success", channel="aaa") == 1, "aaa up")
+    stat = config.stat()
+    replacement = tmp_path / "new.yaml"
+    replacement.write_text(registry([site("bbb", http_server.url())]))
+    assert replacement.stat().st_size == stat.st_size
+    os.utime(replacement, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    os.replace(replacement, config)
+    wait_for(lambda: daemon.value("contact_probe_success", channel="bbb") == 1, "bbb up", 15)
+    assert daemon.value("contact_channel_info", channel="aaa") is None
+
+
+async def test_reload_is_failed_not_fatal_when_building_the_new_registry_raises(
+    tmp_path: Path, http_server: HttpServer, monkeypatch: pytest.MonkeyPatch
+):
+    """Any exception while building what the new registry needs (here an unexpected one in
+    the scheduler's preparation) is a failed reload with the reason; nothing was swapped and
+    the next reload works."""
+    import asyncio
+
+    from monitor.daemon import Daemon
+    from monitor.scheduler import ProbeScheduler
+
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("one", http_server.url())]))
+    daemon = Daemon(config, ("127.0.0.1", 0), history_path=tmp_path / "h.db")
+    running = asyncio.create_task(daemon.run())
+    for _ in range(200):  # until run() has built the scheduler
+        if hasattr(daemon, "scheduler"):
+            break
+        await asyncio.sleep(0.05)
+    config.write_text(registry([site("two", http_server.url())]))
+    real = ProbeScheduler.prepare
+
+    def broken(self: Any, old: Any, new: Any) -> Any:
+        raise RuntimeError("resolver exploded")
+
+    monkeypatch.setattr(ProbeScheduler, "prepare", broken)
+    assert await daemon.reload("test") is False
+    assert daemon.state.reload.errors == [f"{config}: RuntimeError: resolver exploded"]
+    assert set(daemon.state.channel_defs) == {("acme", "one")}
+    monkeypatch.setattr(ProbeScheduler, "prepare", real)
+    assert await daemon.reload("test") is True
+    assert set(daemon.state.channel_defs) == {("acme", "two")}
+    daemon._stop.set()
+    assert await asyncio.wait_for(running, 10) == 0
+
+
+# --- history: visible failures, no silent loss ----------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs, so the test can fill it (needs root, as CI has)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(directory: Path) -> Path:
+    """Write a file until the file system is full; returns it."""
+    filler = directory / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_history_write_errors_visible_and_retried_when_disk_is_full(
+    tmp_path: Path,
+    start_daemon: Any,
+    http_server: HttpServer,
+    small_disk: Path,
+    hardening_report: list[dict[str, Any]],
+):
+    """A full disk: every failed write is counted and logged with SQLite's cause, the status
+    page says so, and the incident that happened meanwhile is written once space is back."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("flaky", http_server.url())]))
+    daemon = start_daemon(config, extra_args=["--history-db", str(small_disk / "h.db")])
+    try:
+        wait_for(lambda: daemon.value("contact_channel_up", channel="flaky") == 1, "flaky up")
+        filler = fill(small_disk)
+        http_server.routes["/"] = page("broken", status=500)
+        wait_for(lambda: daemon.value("contact_channel_up", channel="flaky") == 0, "flaky down")
+        wait_for(lambda: daemon.value("contact_history_write_failing") == 1, "write failing", 20)
+        errors = daemon.value("contact_history_write_errors_total")
+        banner = daemon.get("/").text
+        assert "history cannot be written" in banner
+        assert "database or disk is full" in daemon.logs()
+        filler.unlink()
+        wait_for(lambda: daemon.value("contact_history_write_failing") == 0, "recovered", 20)
+        incidents = daemon.get("/api/v1/incidents").json()
+        assert [i["channel"] for i in incidents] == ["flaky"]
+        assert "history_write_recovered" in daemon.logs()
+        assert daemon.value("contact_history_writes_dropped_total") == 0
+        hardening_report.append(
+            {
+                "area": "Daemon faults",
+                "case": "history disk full (1 MiB tmpfs filled), then freed",
+                "expected": "errors counted and logged with the cause, page banner, "
+                "queued incident written after",
+                "observed": f"{errors:.0f} write errors, SQLITE_FULL logged, incident kept",
+                "seconds": "–",
+            }
+        )
+    finally:
+        daemon.stop()
+
+
+def test_deleted_history_database_is_recreated_with_queued_writes(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """Deleting the database (and its directory) while the daemon runs: the file is created
+    anew at the next write, and what happened after the deletion is in it."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("flaky", http_server.url())]))
+    db = tmp_path / "data" / "h.db"
+    daemon = start_daemon(config, extra_args=["--history-db", str(db)])
+    wait_for(lambda: daemon.value("contact_channel_up", channel="flaky") == 1, "flaky up")
+    wait_for(db.exists, "database written")
+    shutil.rmtree(db.parent)
+    http_server.routes["/"] = page("broken", status=500)
+    wait_for(lambda: daemon.value("contact_history_recreated_total") == 1, "recreated", 20)
+    wait_for(lambda: daemon.get("/api/v1/incidents").json(), "incident in the new file", 20)
+    assert db.exists()
+    assert "history_recreated" in daemon.logs()
+
+
+def test_daemon_runs_without_history_and_api_answers_503_when_database_is_unreadable(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """A history file that is not a database: one log line naming it, probing goes on, the
+    history endpoints answer 503 with the reason, the status page flags it; no traceback."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("one", http_server.url())]))
+    db = tmp_path / "h.db"
+    db.write_bytes(b"this is not an SQLite database\n" * 100)
+    daemon = start_daemon(config, extra_args=["--history-db", str(db)])
+    wait_for(lambda: daemon.value("contact_probe_success", channel="one") == 1, "probing")
+    for path in ("/api/v1/incidents", "/api/v1/channels/acme/one"):
+        answer = daemon.get(path)
+        assert answer.status_code == 503
+        assert answer.json()["detail"].startswith(f"history unavailable: {db}: file is not a")
+    assert "history is off" in daemon.get("/").text
+    assert daemon.value("contact_history_available") == 0
+    lines = [line for line in daemon.logs().splitlines() if str(db) in line]
+    assert len(lines) == 1
+    assert "history_unavailable" in lines[0]
+    assert "Traceback" not in daemon.logs()
+
+
+def test_second_daemon_refused_when_history_database_is_in_use(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """Two daemons on one database: the second exits 2 with a message naming the file and
+    the pid of the first, which keeps running."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("one", http_server.url())]))
+    db = tmp_path / "h.db"
+    first = start_daemon(config, extra_args=["--history-db", str(db)])
+    second = subprocess.run(
+        [*MONITOR_RUN, "--config", str(config), "--listen", "127.0.0.1:0", "--history-db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert second.returncode == 2
+    assert f"{db} is in use by another contact-monitor (pid {first.proc.pid}" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert first.get("/healthz").status_code == 200
+
+
+def test_oldest_queued_writes_dropped_and_counted_when_writes_keep_failing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """While the database cannot be written (its directory replaced by a file), failed
+    batches wait in a bounded queue: past the bound the oldest go, and are counted."""
+    import asyncio
+
+    from monitor import history as history_module
+
+    monkeypatch.setattr(history_module, "MAX_PENDING_WRITES", 10)
+    directory = tmp_path / "data"
+    history = history_module.History(directory / "h.db", retention_seconds=86400)
+    shutil.rmtree(directory)
+    directory.write_text("a file where the directory was")
+
+    async def scenario() -> None:
+        for i in range(25):
+            history.channel_down("acme", f"c{i}", "web", 1000.0 + i, "timeout", None)
+            assert await history.flush() is False
+
+    asyncio.run(scenario())
+    assert history.health.write_errors == 25
+    assert history.health.dropped == 15
+    assert history.health.pending == 10
+    assert "data" in (history.health.error or "")
+    directory.unlink()
+    assert asyncio.run(history.flush()) is True
+    assert sorted(i.channel for i in history.incidents()) == [f"c{i}" for i in range(15, 25)]
