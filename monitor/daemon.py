@@ -84,7 +84,13 @@ class Daemon:
         self.metrics = MonitorMetrics(self.state, self.scope, self.shard)
         self.scheduler = ProbeScheduler(self.state, self.metrics, self.config_path.resolve().parent)
         sock = self._bind()
-        app: Any = create_app(self.state, self.metrics, self.history)
+        browser = self.scheduler.browser
+        app: Any = create_app(
+            self.state,
+            self.metrics,
+            self.history,
+            screenshots=browser.screenshots if browser else None,
+        )
         if self.web.users:
             app = BasicAuth(app, self.web.users)
         server = _Server(

@@ -17,6 +17,7 @@ from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.browser import BrowserPool
 from monitor.config import Channel, EmailChannel, Registry, Source, TcpChannel, WebChannel
 from monitor.metrics import MonitorMetrics
 from monitor.probers import (
@@ -109,13 +110,20 @@ class ProbeScheduler:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._ctx.browser is not None:
+            await self._ctx.browser.close()
+
+    @property
+    def browser(self) -> BrowserPool | None:
+        """The daemon's one browser (for `render: browser`), kept across reloads."""
+        return self._ctx.browser
 
     # --- registry changes ---------------------------------------------------------------
 
     def sync(self, old: Registry, new: Registry) -> dict[str, int]:
         """Add, remove and reschedule only the jobs whose definition changed."""
         if old.defaults != new.defaults:
-            self._ctx = make_probe_context(new.defaults, self.base_dir)
+            self._ctx = make_probe_context(new.defaults, self.base_dir, self._ctx.browser)
             self._limit = asyncio.Semaphore(new.defaults.concurrency)
             self._host_limits.clear()
         before, after = self._job_specs(old), self._job_specs(new)

@@ -43,6 +43,7 @@ class _Row:
     uptime_24h: float | None
     uptime_30d: float | None
     bars: list[float | None]  # one per day, oldest first
+    screenshot: str | None = None  # what a failed rendered check showed
 
 
 def render_status_page(state: State, history: History | None, refresh_seconds: int = 30) -> str:
@@ -67,6 +68,7 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
             day_ago.get((org, ident)),
             month.get((org, ident)),
             [days.get(d) for d in range(today - DAYS + 1, today + 1)],
+            _screenshot(current.result),
         )
         organisations.setdefault(org, {}).setdefault(channel.service, []).append(row)
     return _ENV.get_template("status.html").render(
@@ -94,16 +96,24 @@ def _reason(current: Any) -> str | None:
     return f"{result.reason}: {result.message}" if result.message else result.reason
 
 
+def _screenshot(result: Any) -> str | None:
+    if result is None or result.success:
+        return None
+    return result.details.get("screenshot")
+
+
 def _findings(state: State) -> list[dict[str, Any]]:
     """Findings with the registry's wording of the contact, deprecated ones first."""
     out = []
     for finding in state.all_findings():
         channel = state.channel_defs.get((finding.org, finding.channel or ""))
+        source = state.sources.get((finding.org, finding.source))
         out.append(
             {
                 "finding": finding,
                 "shown_as": channel.contact if channel else None,
                 "name": channel.name if channel else None,
+                "screenshot": _screenshot(source.result) if source else None,
             }
         )
     return sorted(out, key=lambda f: f["finding"].type != "deprecated_published")
