@@ -406,4 +406,3 @@ async def test_one_shot_context_closes_the_browser_it_started(site: HttpServer, 
         assert process.is_running()
     process.wait(timeout=10)
     assert not process.is_running()
-
