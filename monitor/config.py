@@ -30,6 +30,7 @@ from pydantic import (
 from monitor.patterns import PatternInvalid, compile_pattern
 
 __all__ = [
+    "BrowserConfig",
     "Channel",
     "Defaults",
     "EmailChannel",
@@ -214,6 +215,21 @@ def _check_proxy_url(value: Any) -> str | None:
 
 
 HttpUrl = Annotated[str, BeforeValidator(_check_http_url)]
+
+
+def _check_channel_url(value: Any) -> str:
+    """http(s) for a page, ws(s) for a WebSocket endpoint (a chat backend)."""
+    if isinstance(value, str) and value[:6].lower().startswith(("ws://", "wss://")):
+        parts = urlsplit(value)
+        if not parts.hostname:
+            raise ValueError(f"{value!r} is not a ws(s) URL with a host")
+        return value
+    return _check_http_url(value)
+
+
+ChannelUrl = Annotated[str, BeforeValidator(_check_channel_url)]
+# `render: browser`: headless Chromium loads the page and it is judged on what it shows.
+Render = Literal["browser"] | None
 Regex = Annotated[str | None, BeforeValidator(_check_regex)]
 ProxyUrl = Annotated[str | None, BeforeValidator(_check_proxy_url)]
 HeaderMap = dict[Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")], str]
@@ -248,6 +264,11 @@ class SipCheck(StrictModel):
 
     mode: Literal["call", "options"] = "call"
     max_calls_per_day: Annotated[int, Field(ge=0, le=100000)] | None = None  # over defaults'
+    # WebSocket channels (ws:// and wss://): a message sent after the handshake, and the
+    # pattern a message received within the timeout must match.
+    send: str | None = None
+    receive_regex: Regex = None
+    subprotocol: str | None = None  # asked for in the handshake; the server must choose it
 
 
 class ChannelBase(StrictModel):
@@ -317,11 +338,30 @@ class EmailChannel(ChannelBase):
 
 class WebChannel(ChannelBase):
     kind: Literal["web", "chat", "social"]
-    url: HttpUrl
+    url: ChannelUrl
     expect: Expect = Expect()
     headers: HeaderMap = {}  # merged over defaults.http.headers
     proxy: ProxyUrl = None  # over defaults.http.proxy
     follow_redirects: bool = True  # false: the first answer (e.g. a 301) is the one checked
+    render: Render = None
+
+    @property
+    def is_websocket(self) -> bool:
+        return self.url[:6].lower().startswith(("ws://", "wss://"))
+
+    @model_validator(mode="after")
+    def _fits_scheme(self) -> WebChannel:
+        if self.is_websocket and self.render is not None:
+            raise ValueError("render: browser loads pages; a ws(s):// URL is probed as WebSocket")
+        if not self.is_websocket and (
+            self.expect.send is not None
+            or self.expect.receive_regex is not None
+            or self.expect.subprotocol is not None
+        ):
+            raise ValueError(
+                "expect.send, receive_regex and subprotocol need a ws:// or wss:// URL"
+            )
+        return self
 
     @property
     def contact(self) -> str:
@@ -357,6 +397,7 @@ class Source(StrictModel):
     timeout: Duration | None = None
     region: str | None = None
     max_body_bytes: Annotated[int, Field(ge=1, le=64 * 1024 * 1024)] = 5 * 1024 * 1024
+    render: Render = None
 
 
 Objective = Annotated[float, Field(gt=0, lt=1, description="availability objective, e.g. 0.999")]
@@ -430,6 +471,17 @@ class SmtpDefaults(StrictModel):
     helo_name: str | None = None  # EHLO/HELO name; unset: the machine's FQDN
 
 
+class BrowserConfig(StrictModel):
+    """The one headless Chromium that renders `render: browser` pages."""
+
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 2  # pages open at once
+    # Summed PSS of the browser's processes above which it is restarted (killed at twice).
+    max_memory_mb: Annotated[int, Field(ge=64, le=65536)] = 1024
+    screenshots: Annotated[int, Field(ge=0, le=10000)] = 100  # failed checks' kept on disk
+    # Folder for them, relative to the registry's; unset: `screenshots` beside the history.
+    screenshot_dir: str | None = None
+
+
 class Defaults(StrictModel):
     interval: Duration = 60.0
     source_interval: Duration = 1800.0
@@ -445,6 +497,7 @@ class Defaults(StrictModel):
     availability_objective: Objective = 0.999  # per service and month, for SLO alerts
     history: HistoryConfig = HistoryConfig()
     sip: SipDefaults | None = None
+    browser: BrowserConfig = BrowserConfig()
     # Follow redirects into loopback/private/link-local addresses from a public target.
     allow_private_redirects: bool = False
     http: HttpDefaults = HttpDefaults()

@@ -97,7 +97,14 @@ class Daemon:
         self.metrics.registry.register(HistoryCollector(lambda: self.history_health))
         self.scheduler = ProbeScheduler(self.state, self.metrics, self.base_dir)
         sock = self._bind()
-        app: Any = create_app(self.state, self.metrics, self.history, self.history_health)
+        browser = self.scheduler.browser
+        app: Any = create_app(
+            self.state,
+            self.metrics,
+            self.history,
+            self.history_health,
+            screenshots=browser.screenshots if browser else None,
+        )
         if self.web.users:
             app = BasicAuth(app, self.web.users)
         server = _Server(

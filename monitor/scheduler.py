@@ -19,6 +19,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from monitor.browser import BrowserPool
 from monitor.config import Channel, EmailChannel, Registry, Source, TcpChannel, WebChannel
 from monitor.metrics import MonitorMetrics
 from monitor.probers import (
@@ -123,6 +124,13 @@ class ProbeScheduler:
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self._ctx.browser is not None:
+            await self._ctx.browser.close()
+
+    @property
+    def browser(self) -> BrowserPool | None:
+        """The daemon's one browser (for `render: browser`), kept across reloads."""
+        return self._ctx.browser
 
     # --- registry changes ---------------------------------------------------------------
 
@@ -135,7 +143,7 @@ class ProbeScheduler:
         touching what runs, so a failure here (a CA bundle that is not PEM) changes nothing.
         Safe in a worker thread; raises what building raises."""
         ctx = (
-            make_probe_context(new.defaults, self.base_dir)
+            make_probe_context(new.defaults, self.base_dir, self._ctx.browser)
             if old.defaults != new.defaults
             else None
         )

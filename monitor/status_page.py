@@ -49,6 +49,7 @@ class _Row:
     bars: list[float | None]  # one per day, oldest first
     note: str | None = None  # for a line nothing dialled: what it is instead of up/down
     measured: bool = True  # False: no uptime figures, no bars (see monitor.line_state)
+    screenshot: str | None = None  # what a failed rendered check showed
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ def render_snapshot(
             [days.get(d) for d in range(today - DAYS + 1, today + 1)],
             line_note(channel, result, snap.shown_on.get((org, ident), ())),
             measured(channel),
+            _screenshot(result),
         )
         if not row.measured:
             row.state, row.uptime_24h, row.uptime_30d, row.bars = "unmeasured", None, None, []
@@ -211,16 +213,24 @@ def _reason(result: ProbeResult | None) -> str | None:
     return f"{result.reason}: {result.message}" if result.message else result.reason
 
 
+def _screenshot(result: Any) -> str | None:
+    if result is None or result.success:
+        return None
+    return result.details.get("screenshot")
+
+
 def _findings(state: State) -> list[dict[str, Any]]:
     """Findings with the registry's wording of the contact, deprecated ones first."""
     out = []
     for finding in state.all_findings():
         channel = state.channel_defs.get((finding.org, finding.channel or ""))
+        source = state.sources.get((finding.org, finding.source))
         out.append(
             {
                 "finding": finding,
                 "shown_as": channel.contact if channel else None,
                 "name": channel.name if channel else None,
+                "screenshot": _screenshot(source.result) if source else None,
             }
         )
     return sorted(out, key=lambda f: f["finding"].type != "deprecated_published")

@@ -11,10 +11,11 @@ from typing import Any, Literal
 
 from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from monitor import __version__
+from monitor.browser import ScreenshotStore
 from monitor.history import History, HistoryHealth, HistoryUnavailable
 from monitor.hours import in_hours
 from monitor.line_state import line_note, measured
@@ -92,11 +93,24 @@ async def _paced(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
+class SourceOut(BaseModel):
+    org: str
+    source: str
+    url: str
+    render: str | None  # "browser": read as headless Chromium shows it
+    success: bool | None  # latest scan; null before the first
+    reason: str | None
+    message: str | None
+    last_scan: float | None  # epoch seconds
+    details: dict[str, Any]  # a failed rendered scan links its `screenshot`
+
+
 def create_app(
     state: State,
     metrics: MonitorMetrics,
     history: History | None = None,
     history_health: HistoryHealth | None = None,
+    screenshots: ScreenshotStore | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="contact-monitor",
@@ -210,6 +224,42 @@ def create_app(
         except HistoryUnavailable as exc:
             raise HTTPException(503, f"history unavailable: {exc}") from None
         return [IncidentOut(**i.to_json()) for i in found]
+
+    @app.get(
+        "/api/v1/sources",
+        response_model=list[SourceOut],
+        summary="Every source page with its latest scan",
+    )
+    async def sources() -> list[SourceOut]:
+        rows = []
+        for (org, ident), current in state.sources.items():
+            source, result = state.source_defs[(org, ident)], current.result
+            rows.append(
+                SourceOut(
+                    org=org,
+                    source=ident,
+                    url=source.url,
+                    render=source.render,
+                    success=result.success if result else None,
+                    reason=result.reason if result else None,
+                    message=result.message if result else None,
+                    last_scan=result.timestamp if result else None,
+                    details=result.details if result else {},
+                )
+            )
+        return rows
+
+    @app.get(
+        "/api/v1/screenshots/{name}",
+        response_class=FileResponse,
+        responses={200: {"content": {"image/png": {}}}, 404: {"description": "not kept"}},
+        summary="What a failed rendered check showed (PNG); linked from `details.screenshot`",
+    )
+    async def screenshot(name: str) -> FileResponse:
+        path = screenshots.path_of(name) if screenshots else None
+        if path is None:
+            raise HTTPException(404, "no such screenshot (only the newest are kept)")
+        return FileResponse(path, media_type="image/png")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def status_page() -> str:

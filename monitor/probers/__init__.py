@@ -16,9 +16,11 @@ from monitor.probers._base import (
 from monitor.probers.http import probe_http
 from monitor.probers.mx import probe_mx
 from monitor.probers.phone import probe_phone
+from monitor.probers.rendered import probe_rendered_page
 from monitor.probers.smtp import probe_smtp
 from monitor.probers.source import probe_source
 from monitor.probers.tcp import probe_tcp
+from monitor.probers.websocket import probe_websocket
 
 __all__ = [
     "PROBERS",
@@ -38,6 +40,8 @@ PROBERS: dict[str, Prober] = {
     "tcp": probe_tcp,
     "phone": probe_phone,
     "source": probe_source,
+    "browser": probe_rendered_page,
+    "websocket": probe_websocket,
 }
 
 _BY_KIND = {
@@ -54,6 +58,10 @@ def probers_for(channel: Channel) -> tuple[str, ...]:
     if channel.kind == "email":
         # The SMTP probe looks the MX hosts up itself, and fails with the MX reasons.
         return ("smtp",) if channel.smtp != "off" else ("mx",)
+    if channel.kind in ("web", "chat", "social") and channel.is_websocket:
+        return ("websocket",)
+    if channel.kind in ("web", "chat", "social") and channel.render == "browser":
+        return ("browser",)
     return _BY_KIND[channel.kind]
 
 

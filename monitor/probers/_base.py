@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import dns.asyncresolver
 import httpx
 
+from monitor.browser import BrowserPool, screenshot_dir
 from monitor.config import Defaults
 from monitor.model import ProbeFailure, ProbeResult
 
@@ -41,11 +42,13 @@ Prober = Callable[[Any, "ProbeContext"], Awaitable[ProbeResult]]
 @dataclass(frozen=True)
 class ProbeContext:
     """Shared configuration for probes: one SSL context and one resolver. Connections are
-    never shared: every probe makes its own journey."""
+    never shared: every probe makes its own journey. `browser` renders `render: browser`
+    pages; it starts only when first used."""
 
     defaults: Defaults
     ssl_context: ssl.SSLContext
     resolver: dns.asyncresolver.Resolver
+    browser: BrowserPool | None = None
 
     def timeout_for(self, target: Any) -> float:
         return getattr(target, "timeout", None) or self.defaults.timeout
@@ -194,14 +197,27 @@ def _proxy_failure(message: str) -> tuple[str, str]:
     return "proxy_error", f"the proxy refused the tunnel: {message}"[:300]
 
 
-def make_probe_context(defaults: Defaults, base_dir: Path) -> ProbeContext:
+def make_probe_context(
+    defaults: Defaults, base_dir: Path, browser: BrowserPool | None = None
+) -> ProbeContext:
     """A context for `defaults`; relative files (the CA bundle) are taken from `base_dir`.
-    It holds no connections: nothing to close."""
+    It holds no connections. `browser`: the pool to keep (reconfigured for `defaults`), else
+    a new one, not started; whoever made it closes it (`BrowserPool.close`)."""
     ca_file = str(base_dir / defaults.tls.ca_file) if defaults.tls.ca_file else None
-    return ProbeContext(defaults, build_ssl_context(ca_file), build_resolver(defaults))
+    shots = screenshot_dir(defaults, base_dir)
+    if browser is None:
+        browser = BrowserPool(defaults.browser, shots)
+    else:
+        browser.configure(defaults.browser, shots)
+    return ProbeContext(defaults, build_ssl_context(ca_file), build_resolver(defaults), browser)
 
 
 @contextlib.asynccontextmanager
 async def probe_context(defaults: Defaults, base_dir: Path) -> AsyncIterator[ProbeContext]:
-    """A context for a one-shot command; it holds no connections, so nothing to close."""
-    yield make_probe_context(defaults, base_dir)
+    """A context for a one-shot command; the browser, if a check started it, closes after."""
+    ctx = make_probe_context(defaults, base_dir)
+    try:
+        yield ctx
+    finally:
+        if ctx.browser is not None:
+            await ctx.browser.close()

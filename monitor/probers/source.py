@@ -8,6 +8,7 @@ from monitor.extract import extract_contacts, looks_like_html
 from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers._base import ProbeContext, guarded
 from monitor.probers.http import fetch
+from monitor.probers.rendered import scan_rendered_source
 
 __all__ = ["probe_source", "source_region"]
 
@@ -18,9 +19,16 @@ def source_region(source: Source, ctx: ProbeContext) -> str:
     return source.region or ctx.defaults.region
 
 
-@guarded
 async def probe_source(source: Source, ctx: ProbeContext) -> ProbeResult:
-    """Succeeds with `contacts` when the page answers 2xx; fails otherwise, with the reason."""
+    """Succeeds with `contacts` when the page answers 2xx; fails otherwise, with the reason.
+    A `render: browser` source is read as the browser shows it (`probers.rendered`)."""
+    if source.render == "browser":
+        return await scan_rendered_source(source, ctx, source_region(source, ctx))
+    return await _probe_static(source, ctx)
+
+
+@guarded
+async def _probe_static(source: Source, ctx: ProbeContext) -> ProbeResult:
     page = await fetch(source.url, ctx, source.max_body_bytes, MAX_REDIRECTS)
     if not 200 <= page.status < 300:
         raise ProbeFailure("http_status", f"status {page.status}", status_code=page.status)

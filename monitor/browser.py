@@ -1,0 +1,575 @@
+"""The daemon's one headless Chromium, for `render: browser` pages.
+
+Playwright for Python drives Debian's `chromium` (`executable_path`; Playwright's own
+browser builds are never downloaded). The browser starts at the first rendered check and
+is shared: every check gets a fresh context (no cookies, cache or storage carried over), at
+most `defaults.browser.concurrency` pages are open at once, and each check is bounded by its
+timeout. The browser is replaced when it dies (a crash fails only the checks that were on
+it) or when its process tree grows past `defaults.browser.max_rss_mb` (then it is retired
+once its pages are done; past twice the cap it is killed at once).
+
+A page whose own host is public may not make the browser fetch loopback, private or
+link-local addresses (the rule `redirect_private` applies to the HTTP prober's redirects):
+such requests are aborted and listed in the result's `blocked_requests`; a main document
+redirected there fails with `redirect_private`.
+
+A failed check keeps a PNG screenshot of what the page showed (`ScreenshotStore`, newest
+`defaults.browser.screenshots` kept) that the API and the status page link to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psutil
+import structlog
+
+from monitor.config import BrowserConfig, Defaults
+from monitor.model import ProbeFailure, ProbeResult
+
+__all__ = [
+    "CHROMIUM_ARGS",
+    "BrowserPool",
+    "Rendered",
+    "ScreenshotStore",
+    "screenshot_dir",
+]
+
+log = structlog.get_logger("monitor.browser")
+
+# As Chromium runs on this kind of machine: as root, without a GPU, no background chatter.
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    # A page that allocates without end crashes its own renderer, not the machine.
+    "--js-flags=--max-old-space-size=256",
+)
+LAUNCH_TIMEOUT_SECONDS = 30.0  # not counted in a check's time: the daemon's own cost
+NETWORK_IDLE_SECONDS = 3.0  # after `load`, the most a check waits for late requests
+CLOSE_TIMEOUT_SECONDS = 5.0
+SCREENSHOT_TIMEOUT_SECONDS = 5.0
+WATCH_SECONDS = 1.0  # how often the browser's memory is read while it has pages
+VIEWPORT = {"width": 1280, "height": 900}
+SCREENSHOT_URL = "/api/v1/screenshots/"
+
+# Chromium's net error names, as Playwright reports them, to the probers' reasons.
+_NET_REASONS = {
+    "ERR_NAME_NOT_RESOLVED": "dns_nxdomain",
+    "ERR_NAME_RESOLUTION_FAILED": "dns_error",
+    "ERR_CONNECTION_REFUSED": "connect_refused",
+    "ERR_CONNECTION_RESET": "connect_reset",
+    "ERR_CONNECTION_CLOSED": "connect_reset",
+    "ERR_EMPTY_RESPONSE": "http_protocol",
+    "ERR_CONNECTION_TIMED_OUT": "timeout",
+    "ERR_TIMED_OUT": "timeout",
+    "ERR_ADDRESS_UNREACHABLE": "connect_unreachable",
+    "ERR_INTERNET_DISCONNECTED": "connect_unreachable",
+    "ERR_CERT_AUTHORITY_INVALID": "tls_untrusted",
+    "ERR_CERT_DATE_INVALID": "tls_expired",
+    "ERR_CERT_COMMON_NAME_INVALID": "tls_hostname_mismatch",
+    "ERR_SSL_PROTOCOL_ERROR": "tls_error",
+    "ERR_TOO_MANY_REDIRECTS": "too_many_redirects",
+    "ERR_UNSAFE_REDIRECT": "redirect_scheme",
+    "ERR_INVALID_RESPONSE": "http_protocol",
+    "ERR_INVALID_HTTP_RESPONSE": "http_protocol",
+    "ERR_RESPONSE_HEADERS_TOO_BIG": "http_protocol",
+}
+_NET_ERROR = re.compile(r"net::(ERR_[A-Z_]+)")
+
+
+def screenshot_dir(defaults: Defaults, base_dir: Path) -> Path:
+    """Where failed checks' screenshots go: `defaults.browser.screenshot_dir` (relative to the
+    registry's folder), else a `screenshots` folder beside the history file."""
+    if defaults.browser.screenshot_dir:
+        return base_dir / defaults.browser.screenshot_dir
+    return (base_dir / defaults.history.path).parent / "screenshots"
+
+
+class ScreenshotStore:
+    """PNG files in one folder, the newest `keep` kept; names are opaque and safe to serve."""
+
+    NAME = re.compile(r"^[0-9]{19}-[0-9a-f]{12}\.png$")
+
+    def __init__(self, directory: Path, keep: int) -> None:
+        self.directory = directory
+        self.keep = keep
+
+    def save(self, png: bytes, url: str) -> str | None:
+        """Store `png`, drop the oldest beyond `keep`; the file's name, or None if not kept."""
+        if self.keep <= 0:
+            return None
+        name = f"{time.time_ns():019d}-{hashlib.sha256(url.encode()).hexdigest()[:12]}.png"
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            (self.directory / name).write_bytes(png)
+            kept = sorted(p for p in self.directory.iterdir() if self.NAME.match(p.name))
+            for old in kept[: max(0, len(kept) - self.keep)]:
+                old.unlink(missing_ok=True)
+        except OSError as exc:  # a full or read-only disk costs the evidence, not the check
+            log.warning("screenshot_not_saved", error=str(exc), directory=str(self.directory))
+            return None
+        return name
+
+    def path_of(self, name: str) -> Path | None:
+        """The file for a name this store gave out, or None (unknown, pruned, or not a name)."""
+        if not self.NAME.match(name):
+            return None
+        path = self.directory / name
+        return path if path.is_file() else None
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A page as the browser shows it once loaded."""
+
+    url: str  # the main document's final URL
+    status: int  # the main document's HTTP status
+    headers: dict[str, str]  # the main document's response headers (lower-case names)
+    html: str  # the rendered DOM, serialised (page.content())
+    text: str  # what a visitor reads: document.body.innerText
+    redirects: int  # redirects the main document followed
+    elapsed: float  # seconds from the start of navigation to the rendered document
+    cert_not_after: float | None = None  # epoch seconds, HTTPS only
+    tls_version: str | None = None
+    blocked: tuple[str, ...] = ()  # requests refused: private addresses from a public page
+
+
+Judge = Callable[[Rendered], ProbeResult]
+
+
+@dataclass
+class _Trace:
+    """What happened to one page while it loaded."""
+
+    blocked: list[str] = field(default_factory=list)
+    main_blocked: str | None = None
+    crashed: bool = False
+
+
+@dataclass(eq=False)
+class _Instance:
+    """One launched browser, its process and how many pages it has open."""
+
+    browser: Any  # playwright.async_api.Browser
+    process: psutil.Process | None
+    pages: int = 0
+    dead: bool = False
+    retired: bool = False
+    killed_for: str | None = None
+
+    def rss_bytes(self) -> int | None:
+        """Resident memory of the browser and all its children, in bytes."""
+        if self.process is None:
+            return None
+        total = 0
+        with contextlib.suppress(psutil.Error):
+            for proc in [self.process, *self.process.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    total += proc.memory_info().rss
+        return total
+
+
+class _Slots:
+    """At most `limit` holders at once; the limit may change while some are held."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self._changed = asyncio.Condition()
+
+    async def __aenter__(self) -> None:
+        async with self._changed:
+            await self._changed.wait_for(lambda: self.held < self.limit)
+            self.held += 1
+
+    async def __aexit__(self, *exc: object) -> None:
+        async with self._changed:
+            self.held -= 1
+            self._changed.notify_all()
+
+    def resize(self, limit: int) -> None:
+        # Waiters look again at every release; one is due, since they wait only while
+        # `held` reaches the old limit.
+        self.limit = limit
+
+
+class BrowserPool:
+    """The shared Chromium: `check()` renders a page and judges it; `close()` ends it all.
+
+    Nothing starts until the first check. Create it inside the event loop it will run on.
+    """
+
+    def __init__(
+        self, config: BrowserConfig, screenshots: Path, extra_args: Sequence[str] = ()
+    ) -> None:
+        self.config = config
+        self.screenshots = ScreenshotStore(screenshots, config.screenshots)
+        self.extra_args = tuple(extra_args)
+        self.launches = 0  # browsers started so far (a restart counts)
+        self._slots: _Slots | None = None
+        self._playwright: Any = None
+        self._current: _Instance | None = None
+        self._launching = asyncio.Lock()
+        self._watcher: asyncio.Task | None = None
+        self._closed = False
+
+    def configure(self, config: BrowserConfig, screenshots: Path) -> None:
+        """Apply a reloaded registry's settings; the running browser stays."""
+        self.config = config
+        self.screenshots.directory = screenshots
+        self.screenshots.keep = config.screenshots
+        if self._slots is not None:
+            self._slots.resize(config.concurrency)
+
+    # --- one check ----------------------------------------------------------------------
+
+    async def check(
+        self,
+        url: str,
+        judge: Judge,
+        *,
+        budget: float,
+        headers: dict[str, str] | None = None,
+        proxy: str | None = None,
+        guard: bool = True,
+    ) -> ProbeResult:
+        """Load `url` in a fresh context, wait for `load` (and network idle, briefly), and
+        return `judge(rendered)`, all within `budget` seconds. Never raises. A failure
+        carries a screenshot when the page got that far; `duration_seconds` counts the
+        check only, not waiting for a free page or for the browser to start. `guard`: refuse
+        private addresses (see the module's doc)."""
+        if self._slots is None:
+            self._slots = _Slots(self.config.concurrency)
+        async with self._slots:
+            try:
+                instance = await self._ready()
+            except Exception as exc:  # noqa: BLE001 - the check fails with the reason
+                return ProbeResult(False, "browser_unavailable", f"Chromium did not start: {exc}")
+            return await self._check_on(instance, url, judge, budget, headers or {}, proxy, guard)
+
+    async def _check_on(
+        self,
+        instance: _Instance,
+        url: str,
+        judge: Judge,
+        budget: float,
+        headers: dict[str, str],
+        proxy: str | None,
+        guard: bool,
+    ) -> ProbeResult:
+        started = time.perf_counter()
+        trace = _Trace()
+        context = page = None
+        instance.pages += 1
+        try:
+            try:
+                # Playwright's own timeouts end a slow page; this one ends a hung browser.
+                async with asyncio.timeout(budget + 2.0):
+                    context = await instance.browser.new_context(**_context_options(headers, proxy))
+                    page = await context.new_page()
+                    page.on("crash", lambda _page: setattr(trace, "crashed", True))
+                    if guard:
+                        await _install_guard(page, url, trace)
+                    rendered = await _load(page, url, started + budget, trace)
+                result = judge(rendered)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes a result
+                result = self._failure(exc, instance, trace, budget)
+            duration = round(time.perf_counter() - started, 6)
+            details = dict(result.details)
+            if trace.blocked:
+                details["blocked_requests"] = trace.blocked[:20]
+            if not result.success and page is not None and not instance.dead:
+                shot = await self._screenshot(page, url)
+                if shot:
+                    details["screenshot"] = SCREENSHOT_URL + shot
+            return ProbeResult(
+                result.success,
+                result.reason,
+                result.message,
+                duration,
+                details,
+                contacts=result.contacts,
+            )
+        finally:
+            if context is not None:
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                        await asyncio.shield(context.close())
+            instance.pages -= 1
+            await self._after_check(instance)
+
+    def _failure(
+        self, exc: BaseException, instance: _Instance, trace: _Trace, timeout: float
+    ) -> ProbeResult:
+        if isinstance(exc, ProbeFailure):
+            return ProbeResult(False, exc.reason, exc.message, details=exc.details)
+        if instance.dead:
+            if instance.killed_for:
+                return ProbeResult(False, "browser_memory", instance.killed_for)
+            return ProbeResult(False, "browser_crashed", "the browser died during the check")
+        if trace.crashed or "Target crashed" in str(exc):
+            return ProbeResult(False, "page_crashed", "the page's renderer crashed")
+        if trace.main_blocked:
+            return ProbeResult(
+                False,
+                "redirect_private",
+                f"redirect into a private or local address: {trace.main_blocked[:200]}",
+            )
+        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if isinstance(exc, TimeoutError) or type(exc).__name__ == "TimeoutError":
+            return ProbeResult(False, "timeout", f"the page did not load within {timeout:g}s")
+        found = _NET_ERROR.search(message)
+        if found:
+            reason = _NET_REASONS.get(found.group(1), "browser_error")
+            return ProbeResult(False, reason, f"browser: {found.group(1)}")
+        return ProbeResult(False, "browser_error", message[:300])
+
+    async def _screenshot(self, page: Any, url: str) -> str | None:
+        if self.screenshots.keep <= 0:
+            return None
+        try:
+            async with asyncio.timeout(SCREENSHOT_TIMEOUT_SECONDS):
+                png = await page.screenshot(type="png", timeout=SCREENSHOT_TIMEOUT_SECONDS * 1000)
+        except Exception:  # noqa: BLE001 - a page too broken to photograph has no evidence
+            return None
+        return await asyncio.to_thread(self.screenshots.save, png, url)
+
+    # --- the browser's life -------------------------------------------------------------
+
+    async def _ready(self) -> _Instance:
+        async with self._launching:
+            if self._closed:
+                raise RuntimeError("the browser pool is closed")
+            current = self._current
+            if current is None or current.dead or current.retired:
+                async with asyncio.timeout(LAUNCH_TIMEOUT_SECONDS):
+                    current = self._current = await self._launch()
+            return current
+
+    async def _launch(self) -> _Instance:
+        from playwright.async_api import async_playwright  # heavy: only when first needed
+
+        if self._playwright is None:
+            self._playwright = await async_playwright().start()
+        marker = f"--contact-monitor-browser={uuid.uuid4().hex}"
+        browser = await self._playwright.chromium.launch(
+            executable_path=chromium_path(),
+            args=[*CHROMIUM_ARGS, marker, *self.extra_args],
+            headless=True,
+            timeout=LAUNCH_TIMEOUT_SECONDS * 1000,
+            handle_sigint=False,  # the daemon owns its signals and closes the browser itself
+            handle_sigterm=False,
+            handle_sighup=False,
+        )
+        instance = _Instance(browser, _find_process(marker))
+        browser.on("disconnected", lambda _browser: self._lost(instance))
+        self.launches += 1
+        log.info(
+            "browser_started",
+            version=browser.version,
+            pid=instance.process.pid if instance.process else None,
+            launches=self.launches,
+        )
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.create_task(self._watch_memory())
+        return instance
+
+    def _lost(self, instance: _Instance) -> None:
+        if not instance.dead and not instance.retired and not self._closed:
+            log.warning("browser_died", pages=instance.pages, killed_for=instance.killed_for)
+        instance.dead = True
+        if self._current is instance:
+            self._current = None
+
+    async def _after_check(self, instance: _Instance) -> None:
+        rss = instance.rss_bytes()
+        if rss is not None and rss > self.config.max_rss_mb * 2**20 and not instance.retired:
+            log.info("browser_retired", rss_mb=rss // 2**20, limit_mb=self.config.max_rss_mb)
+            instance.retired = True
+        if (instance.retired or instance is not self._current) and instance.pages == 0:
+            await _close_browser(instance)
+
+    async def _watch_memory(self) -> None:
+        """Kill a browser whose tree passes twice the cap while pages are open: a hostile page
+        must not take the machine's memory. Its checks fail with `browser_memory`."""
+        while not self._closed:
+            await asyncio.sleep(WATCH_SECONDS)
+            instance = self._current
+            if instance is None or instance.pages == 0:
+                continue
+            rss = await asyncio.to_thread(instance.rss_bytes)
+            if rss is not None and rss > 2 * self.config.max_rss_mb * 2**20:
+                instance.killed_for = f"browser used {rss // 2**20} MB, twice the limit"
+                log.warning("browser_killed", rss_mb=rss // 2**20)
+                self.kill(instance)
+
+    def kill(self, instance: _Instance | None = None) -> None:
+        """SIGKILL the browser (the current one by default): what a crash looks like."""
+        instance = instance or self._current
+        if instance is not None and instance.process is not None:
+            with contextlib.suppress(psutil.Error):
+                instance.process.kill()
+
+    def browser_process(self) -> psutil.Process | None:
+        """The running browser's main process, if any (for the benchmark and tests)."""
+        return self._current.process if self._current else None
+
+    async def close(self) -> None:
+        """Close the browser and Playwright's driver; the pool cannot be used afterwards."""
+        self._closed = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        if self._current is not None:
+            await _close_browser(self._current)
+            self._current = None
+        if self._playwright is not None:
+            with contextlib.suppress(Exception):
+                await self._playwright.stop()
+            self._playwright = None
+
+
+def chromium_path() -> str:
+    """Debian's chromium (the package installs /usr/bin/chromium)."""
+    return shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _find_process(marker: str) -> psutil.Process | None:
+    """The browser's main process: the one of our descendants launched with `marker`."""
+    with contextlib.suppress(psutil.Error):
+        for proc in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                cmdline = proc.cmdline()
+                if marker in cmdline and not any(a.startswith("--type=") for a in cmdline):
+                    return proc
+    return None
+
+
+async def _close_browser(instance: _Instance) -> None:
+    instance.retired = True
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+            await instance.browser.close()
+    except Exception:  # noqa: BLE001 - a browser that will not close is killed
+        if instance.process is not None:
+            with contextlib.suppress(psutil.Error):
+                instance.process.kill()
+
+
+def _context_options(headers: dict[str, str], proxy: str | None) -> dict[str, Any]:
+    extra = {k: v for k, v in headers.items() if k.lower() != "user-agent"}
+    agent = next((v for k, v in headers.items() if k.lower() == "user-agent"), None)
+    options: dict[str, Any] = {
+        "viewport": VIEWPORT,
+        "service_workers": "block",  # a worker's requests would pass by the guard
+        "extra_http_headers": extra,
+        "accept_downloads": False,
+    }
+    if agent:
+        options["user_agent"] = agent
+    if proxy:
+        options["proxy"] = {"server": proxy}
+    return options
+
+
+async def _install_guard(page: Any, url: str, trace: _Trace) -> None:
+    """Abort the page's requests to internal addresses when the page's own host is public.
+
+    Chromium's Fetch domain (CDP) pauses every request, redirect hops included (Playwright's
+    `route` does not see a redirect's next hop); WebSockets go through `route_web_socket`.
+    """
+    from monitor.probers.http import is_internal_host
+
+    if await is_internal_host(urlsplit(url).hostname):
+        return  # the target itself lives inside: its neighbours are fair game
+    verdicts: dict[str, bool] = {}
+
+    async def internal(target: str) -> bool:
+        host = urlsplit(target).hostname or ""
+        if host not in verdicts:
+            verdicts[host] = await is_internal_host(host)
+        return verdicts[host]
+
+    session = await page.context.new_cdp_session(page)
+    pending: set[asyncio.Task] = set()
+
+    async def decide(event: dict[str, Any]) -> None:
+        request_id, target = event["requestId"], event["request"]["url"]
+        with contextlib.suppress(Exception):  # the page may close while we decide
+            if target.startswith(("http:", "https:")) and await internal(target):
+                trace.blocked.append(target[:300])
+                if event.get("resourceType") == "Document":
+                    trace.main_blocked = target
+                await session.send(
+                    "Fetch.failRequest", {"requestId": request_id, "errorReason": "BlockedByClient"}
+                )
+            else:
+                await session.send("Fetch.continueRequest", {"requestId": request_id})
+
+    def on_paused(event: dict[str, Any]) -> None:
+        task = asyncio.ensure_future(decide(event))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+
+    async def on_websocket(ws: Any) -> None:
+        if await internal(ws.url):
+            trace.blocked.append(ws.url[:300])
+            await ws.close(code=1008, reason="blocked by contact-monitor")
+        else:
+            ws.connect_to_server()
+
+    session.on("Fetch.requestPaused", on_paused)
+    await session.send(
+        "Fetch.enable", {"patterns": [{"urlPattern": "*", "requestStage": "Request"}]}
+    )
+    await page.route_web_socket(re.compile(".*"), on_websocket)
+
+
+async def _load(page: Any, url: str, deadline: float, trace: _Trace) -> Rendered:
+    started = time.perf_counter()
+    budget = max(0.1, deadline - started)
+    response = await page.goto(url, wait_until="load", timeout=budget * 1000)
+    if response is None:
+        raise ProbeFailure("http_protocol", "the browser got no document for the URL")
+    idle = min(NETWORK_IDLE_SECONDS, deadline - time.perf_counter())
+    if idle > 0.05:
+        with contextlib.suppress(Exception):  # a page that keeps polling is still rendered
+            await page.wait_for_load_state("networkidle", timeout=idle * 1000)
+    html = await page.content()
+    text = await page.evaluate("() => document.body ? document.body.innerText : ''")
+    elapsed = time.perf_counter() - started
+    redirects, request = 0, response.request
+    while request.redirected_from is not None:
+        redirects, request = redirects + 1, request.redirected_from
+    security = await response.security_details() or {}
+    return Rendered(
+        url=page.url,
+        status=response.status,
+        headers={k.lower(): v for k, v in response.headers.items()},
+        html=html,
+        text=text or "",
+        redirects=redirects,
+        elapsed=elapsed,
+        cert_not_after=security.get("validTo"),
+        tls_version=security.get("protocol"),
+        blocked=tuple(trace.blocked),
+    )

@@ -1,0 +1,116 @@
+"""The daemon with `render: browser` and WebSocket channels, end to end: findings from a
+rendered page, a failed rendered check's screenshot linked from the API and the status page,
+and no Chromium left behind after SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from conftest import wait_for
+from servers import HttpServer, page
+from test_daemon import write
+from websockets.asyncio.server import ServerConnection, serve
+
+SCRIPTED = """<!doctype html><html><body><div id="c"></div><script>
+document.getElementById('c').textContent = 'Old line: 8 (800) 234-70-00';
+</script></body></html>"""
+
+
+@pytest.fixture
+def echo_server() -> Iterator[int]:
+    """A WebSocket echo server on its own loop in a thread (the daemon is another process)."""
+    ready: list[int] = []
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+
+    async def echo(ws: ServerConnection) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async def main() -> None:
+        async with serve(echo, "127.0.0.1", 0) as server:
+            ready.append(server.sockets[0].getsockname()[1])
+            await stop.wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
+    thread.start()
+    wait_for(lambda: ready, "websocket server")
+    yield ready[0]
+    loop.call_soon_threadsafe(stop.set)
+    thread.join(5)
+
+
+def chromium_children(pid: int) -> list[psutil.Process]:
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return []
+    return [c for c in children if "chromium" in c.name().lower()]
+
+
+def test_daemon_renders_pages_links_screenshots_and_leaves_no_browser(
+    http_server: HttpServer, echo_server: int, tmp_path: Path, start_daemon: Any
+):
+    """Rendered source -> deprecated finding; failed rendered channel -> a PNG the API and
+    the status page link to; ws channel up; SIGTERM ends Chromium too."""
+    http_server.routes["/contacts"] = page(SCRIPTED)
+    http_server.routes["/help"] = page("<p>Down for maintenance</p>", status=503)
+    config = write(
+        tmp_path / "channels.yaml",
+        [
+            {
+                "id": "old-hotline",
+                "kind": "phone",
+                "phone": "8 (800) 234-70-00",
+                "status": "deprecated",
+            },
+            {"id": "help", "kind": "web", "url": http_server.url("/help"), "render": "browser"},
+            {
+                "id": "chat-backend",
+                "kind": "chat",
+                "url": f"ws://127.0.0.1:{echo_server}/ws",
+                "expect": {"send": "ping", "receive_regex": "^ping$"},
+            },
+        ],
+        [{"id": "contacts", "url": http_server.url("/contacts"), "render": "browser"}],
+        timeout="8s",
+    )
+    daemon = start_daemon(config)
+
+    def channel(ident: str) -> dict[str, Any] | None:
+        rows = daemon.get("/api/v1/channels").json()
+        row = next(r for r in rows if r["channel"] == ident)
+        return row if row["success"] is not None else None
+
+    help_row = wait_for(lambda: channel("help"), "rendered channel probed", timeout=60)
+    assert (help_row["reason"], help_row["details"]["status_code"]) == ("http_status", 503)
+    shot = daemon.get(help_row["details"]["screenshot"])
+    assert shot.headers["content-type"] == "image/png"
+    assert shot.content.startswith(b"\x89PNG")
+    assert help_row["details"]["screenshot"] in daemon.get("/").text
+    assert daemon.get("/api/v1/screenshots/..%2Fchannels.yaml").status_code == 404
+
+    chat = wait_for(lambda: channel("chat-backend"), "websocket channel probed", timeout=30)
+    assert chat["success"] is True, chat
+
+    def deprecated() -> list[dict[str, Any]]:
+        return [
+            f for f in daemon.get("/api/v1/findings").json() if f["type"] == "deprecated_published"
+        ]
+
+    assert wait_for(deprecated, "deprecated finding from the rendered page", timeout=60)
+    sources = daemon.get("/api/v1/sources").json()
+    assert sources[0]["render"] == "browser"
+    assert sources[0]["details"]["rendered"] is True
+
+    assert chromium_children(daemon.proc.pid)
+    browsers = chromium_children(daemon.proc.pid)
+    assert daemon.stop() == 0
+    _, alive = psutil.wait_procs(browsers, timeout=10)
+    assert alive == []
