@@ -246,6 +246,11 @@ class Expect(StrictModel):
     max_redirects: Annotated[int, Field(ge=0, le=30)] = 5
     max_body_bytes: Annotated[int, Field(ge=1, le=64 * 1024 * 1024)] = 1024 * 1024
     location_regex: Regex = None  # the checked answer's Location (with follow_redirects: false)
+    # WebSocket channels (ws:// and wss://): a message sent after the handshake, and the
+    # pattern a message received within the timeout must match.
+    send: str | None = None
+    receive_regex: Regex = None
+    subprotocol: str | None = None  # asked for in the handshake; the server must choose it
 
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
@@ -264,11 +269,6 @@ class SipCheck(StrictModel):
 
     mode: Literal["call", "options"] = "call"
     max_calls_per_day: Annotated[int, Field(ge=0, le=100000)] | None = None  # over defaults'
-    # WebSocket channels (ws:// and wss://): a message sent after the handshake, and the
-    # pattern a message received within the timeout must match.
-    send: str | None = None
-    receive_regex: Regex = None
-    subprotocol: str | None = None  # asked for in the handshake; the server must choose it
 
 
 class ChannelBase(StrictModel):
@@ -475,8 +475,7 @@ class BrowserConfig(StrictModel):
     """The one headless Chromium that renders `render: browser` pages."""
 
     concurrency: Annotated[int, Field(ge=1, le=64)] = 2  # pages open at once
-    # Summed PSS of the browser's processes above which it is restarted (killed at twice).
-    max_memory_mb: Annotated[int, Field(ge=64, le=65536)] = 1024
+    max_rss_mb: Annotated[int, Field(ge=64, le=65536)] = 1024  # browser restarted above it
     screenshots: Annotated[int, Field(ge=0, le=10000)] = 100  # failed checks' kept on disk
     # Folder for them, relative to the registry's; unset: `screenshots` beside the history.
     screenshot_dir: str | None = None

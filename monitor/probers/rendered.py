@@ -19,6 +19,7 @@ from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers._base import ProbeContext, failure_from_exception
 from monitor.probers._settings import proxy_for, request_headers
 from monitor.probers.http import Page, _expectation_failure
+from monitor.probers.tlsinfo import PeerChain
 
 __all__ = ["probe_rendered_page", "scan_rendered_source"]
 
@@ -87,11 +88,18 @@ def _as_page(rendered: Rendered, cap: int) -> Page:
         status=rendered.status,
         headers=httpx.Headers({"content-type": "text/plain; charset=utf-8"}),
         body=rendered.text.encode("utf-8", "replace"),
-        cert_not_after=rendered.cert_not_after,
-        tls_version=rendered.tls_version,
+        chain=_chain(rendered),
         url=rendered.url,
         redirects=rendered.redirects,
     )
+
+
+def _chain(rendered: Rendered) -> PeerChain | None:
+    """What the browser's security details tell of the certificate (no chain: only the
+    expiry and the protocol)."""
+    if rendered.cert_not_after is None:
+        return None
+    return PeerChain(rendered.cert_not_after, rendered.tls_version, {}, 0)
 
 
 def _details(rendered: Rendered) -> dict:
