@@ -18,7 +18,13 @@ from monitor.config import Defaults, Registry, Source, parse_duration
 from monitor.daemon import Daemon, parse_listen
 from monitor.extract import extract_contacts, looks_like_html
 from monitor.history import History
-from monitor.loader import RegistryInvalid, default_config_path, load_registry
+from monitor.loader import (
+    RegistryInvalid,
+    check_registry,
+    default_config_path,
+    load_registry,
+    registry_base,
+)
 from monitor.logs import configure_logging
 from monitor.probers import probe_context, probe_source
 from monitor.report import (
@@ -43,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except RegistryInvalid as invalid:
-        for issue in invalid.issues:
+        for issue in sorted(invalid.issues + invalid.warnings, key=lambda i: (i.file, i.line or 0)):
             print(issue, file=sys.stderr)
         return EXIT_USAGE
     except (UnknownChannel, _UsageError) as exc:
@@ -161,7 +167,8 @@ def _config_option(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="P",
-        help="registry file (default: $CONTACT_MONITOR_CONFIG, else config/channels.yaml)",
+        help="registry file, or a directory whose *.yaml files are one registry "
+        "(default: $CONTACT_MONITOR_CONFIG, else config/channels.yaml)",
     )
 
 
@@ -171,7 +178,7 @@ def _format_option(parser: argparse.ArgumentParser) -> None:
 
 def _registry(args: argparse.Namespace) -> tuple[Registry, Path]:
     path = args.config or default_config_path()
-    return load_registry(path), path.resolve().parent
+    return load_registry(path), registry_base(path)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -201,10 +208,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    registry, _ = _registry(args)
+    path = args.config or default_config_path()
+    registry, warnings = check_registry(path)
+    for warning in warnings:  # worth a look, but the registry is usable: exit 0
+        print(warning, file=sys.stderr)
     channels = sum(len(org.channels) for org in registry.organizations)
     sources = sum(len(org.sources) for org in registry.organizations)
-    path = args.config or default_config_path()
     print(
         f"{path}: valid ({len(registry.organizations)} organizations, "
         f"{channels} channels, {sources} sources)"

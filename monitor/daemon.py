@@ -19,7 +19,7 @@ import uvicorn
 
 from monitor.config import Registry
 from monitor.history import History
-from monitor.loader import RegistryInvalid, load_registry
+from monitor.loader import RegistryInvalid, load_registry, registry_base, registry_stamp
 from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler
 from monitor.sharding import Shard
@@ -82,7 +82,7 @@ class Daemon:
         self.state = State(registry, self.history, owns=self.shard.owns)
         self.state.record_reload(True)
         self.metrics = MonitorMetrics(self.state, self.scope, self.shard)
-        self.scheduler = ProbeScheduler(self.state, self.metrics, self.config_path.resolve().parent)
+        self.scheduler = ProbeScheduler(self.state, self.metrics, registry_base(self.config_path))
         sock = self._bind()
         app: Any = create_app(self.state, self.metrics, self.history)
         if self.web.users:
@@ -128,7 +128,7 @@ class Daemon:
 
     def _open_history(self, registry: Registry) -> History:
         path = self.history_path or (
-            self.config_path.resolve().parent / registry.defaults.history.path
+            registry_base(self.config_path) / registry.defaults.history.path
         )
         history = History(path, registry.defaults.history.retention)
         log.info("history_opened", path=str(path), purged=history.purge())
@@ -167,7 +167,7 @@ class Daemon:
         except RegistryInvalid as invalid:
             errors = [str(issue) for issue in invalid.issues]
             self.state.record_reload(False, errors)
-            log.error("reload_failed", trigger=trigger, errors=errors)
+            log.warning("reload_failed", trigger=trigger, errors=errors)
             return False
         old = self.state.registry
         self.state.set_registry(registry)
@@ -176,12 +176,9 @@ class Daemon:
         log.info("reloaded", trigger=trigger, **changes)
         return True
 
-    def _stamp(self) -> tuple[int, int] | None:
-        try:
-            stat = self.config_path.stat()
-        except OSError:
-            return None
-        return stat.st_mtime_ns, stat.st_size
+    def _stamp(self) -> tuple[object, ...]:
+        # A directory registry changes when any of its files is added, removed or written.
+        return registry_stamp(self.config_path)
 
     async def _watch_file(self) -> None:
         while True:
