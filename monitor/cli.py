@@ -36,6 +36,7 @@ from monitor.report import (
 )
 from monitor.rounds import Round, UnknownChannel, run_round, select_channels
 from monitor.sharding import shard_from
+from monitor.suggest import suggest_changes, write_changes
 from monitor.webconfig import WebConfigInvalid, load_web_config
 
 __all__ = ["main"]
@@ -138,6 +139,14 @@ def _parser() -> argparse.ArgumentParser:
     drift = commands.add_parser("drift", help="scan every source page and print the findings")
     _config_option(drift)
     _format_option(drift)
+    drift.add_argument(
+        "--suggest",
+        action="store_true",
+        help="print the registry change that would settle the findings, as a unified diff",
+    )
+    drift.add_argument(
+        "--write", action="store_true", help="with --suggest: apply the change to the registry"
+    )
     drift.set_defaults(handler=_drift)
 
     history = commands.add_parser("history", help="incidents recorded by the daemon")
@@ -240,15 +249,43 @@ def _has_problems(round_: Round) -> bool:
 
 
 def _drift(args: argparse.Namespace) -> int:
+    if args.write and not args.suggest:
+        raise _UsageError("--write applies a suggestion: use it with --suggest")
     registry, base = _registry(args)
     with _progress() as progress:
         round_ = asyncio.run(run_round(registry, base, [], progress=progress))
+    if args.suggest:
+        _suggest(args, registry, round_)
+        return EXIT_PROBLEMS if round_.findings else EXIT_OK
     _emit(
         args.format,
         {"findings": [f.to_json() for f in round_.findings]},
         lambda: findings_table(round_.findings),
     )
     return EXIT_PROBLEMS if round_.findings else EXIT_OK
+
+
+def _suggest(args: argparse.Namespace, registry: Registry, round_: Round) -> None:
+    path = args.config or default_config_path()
+    suggestion = suggest_changes(path, registry, round_.findings, round_.scans)
+    if args.write and suggestion.files:
+        write_changes(suggestion, path)  # RegistryInvalid (exit 2) if it would not validate
+    data = {
+        "findings": [f.to_json() for f in round_.findings],
+        "diff": suggestion.diff(),
+        "unsettled": suggestion.unsettled,
+        "written": sorted(str(p) for p in suggestion.files) if args.write else [],
+    }
+    if args.format == "json":
+        _emit(args.format, data, suggestion.diff)
+    else:  # stdout stays a clean diff for `patch -p0`; the rest goes to stderr
+        sys.stdout.write(data["diff"])
+        for line in suggestion.unsettled:
+            print(f"not in the registry: {line}", file=sys.stderr)
+        if not suggestion.files:
+            print("no registry change to suggest", file=sys.stderr)
+        for file in data["written"]:
+            print(f"wrote {file}", file=sys.stderr)
 
 
 def _extract(args: argparse.Namespace) -> int:
