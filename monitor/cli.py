@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import re
@@ -12,6 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+
+import phonenumbers
 
 from monitor.charset import decode_page
 from monitor.config import Defaults, Registry, Source, parse_duration
@@ -43,6 +46,9 @@ __all__ = ["main"]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 MAX_LOCAL_FILE_BYTES = 64 * 1024 * 1024
+# `www.example.org` or `example.org/contacts`: a web address without its scheme.
+_FILE_SUFFIXES = {".html", ".htm", ".xhtml", ".txt", ".text", ".md"}
+_HOST_LIKE = re.compile(r"(?i)(?:[a-z0-9-]+\.)+[a-z]{2,63}(?::\d+)?(?:/\S*)?")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="contact-monitor",
         description="Keeps published support contacts honest: probes, page scans, metrics.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="the daemon: scheduled probes, /metrics, API")
@@ -168,6 +175,13 @@ def _parser() -> argparse.ArgumentParser:
     schema = commands.add_parser("schema", help="print the JSON Schema of the registry file")
     schema.set_defaults(handler=_schema)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("contact-monitor")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
 
 
 def _config_option(parser: argparse.ArgumentParser) -> None:
@@ -289,6 +303,8 @@ def _suggest(args: argparse.Namespace, registry: Registry, round_: Round) -> Non
 
 
 def _extract(args: argparse.Namespace) -> int:
+    if args.region not in phonenumbers.SUPPORTED_REGIONS:  # the same words as `validate`
+        raise _UsageError(f"unknown region {args.region!r}: use an ISO 3166 code such as RU")
     if args.source.startswith(("http://", "https://")):
         contacts = asyncio.run(_extract_url(args.source, args.region))
     else:
@@ -314,7 +330,11 @@ def _extract_file(path: Path, region: str) -> Any:
         with path.open("rb") as handle:
             body = handle.read(MAX_LOCAL_FILE_BYTES + 1)
     except OSError as exc:
-        raise _UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        hint = ""
+        looks_like_file = path.suffix.lower() in _FILE_SUFFIXES
+        if not path.exists() and not looks_like_file and _HOST_LIKE.fullmatch(str(path)):
+            hint = f"; for a web page, add https:// (https://{path})"
+        raise _UsageError(f"cannot read {path}: {exc.strerror or exc}{hint}") from None
     if len(body) > MAX_LOCAL_FILE_BYTES:
         raise _UsageError(f"{path} is larger than {MAX_LOCAL_FILE_BYTES // 2**20} MiB")
     text = decode_page(body)

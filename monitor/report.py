@@ -72,7 +72,8 @@ def check_table(round_: Round) -> str:
     up = sum(r.result.success for r in round_.results)
     out += f"\n\n{up}/{len(round_.results)} channels up"
     if round_.scans:
-        out += f"; {len(round_.scans)} sources scanned\n\n" + findings_table(round_.findings)
+        read = sum(scan.success for scan in round_.scans.values())  # a failed scan read nothing
+        out += f"; {read} of {len(round_.scans)} sources read\n\n" + findings_table(round_.findings)
     return out
 
 

@@ -182,7 +182,7 @@ def test_check_exits_0_when_everything_is_up_and_clean(
     config = write_registry(tmp_path, http_server.url("/contacts"), dns_port)
     assert main(["check", "--config", str(config)]) == 0
     out = capsys.readouterr().out
-    assert "2/2 channels up; 1 sources scanned" in out
+    assert "2/2 channels up; 1 of 1 sources read" in out
     assert "no drift findings" in out
 
 
