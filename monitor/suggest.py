@@ -137,6 +137,7 @@ def write_changes(suggestion: Suggestion, path: Path) -> None:
 
 def _replace(file: Path, text: str) -> None:
     """Write through a temporary file and a rename: a running daemon never reads half a file."""
+    file = file.resolve()  # a symlinked registry keeps its link; the file it names changes
     mode = file.stat().st_mode & 0o777
     handle, temp = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}.")
     try:
