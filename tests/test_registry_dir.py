@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 import yaml
 from conftest import wait_for
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from servers import HttpServer, page
 
 from monitor.cli import main
@@ -139,3 +141,39 @@ def test_daemon_reloads_when_a_file_is_added_to_the_directory(
     wait_for(lambda: daemon.value("contact_config_last_reload_successful") == 0, "reload fails")
     assert "duplicate id 'acme'" in daemon.logs()
     assert daemon.value("contact_channel_info", channel="b") == 1
+
+
+SHIPPED = yaml.safe_load((Path(__file__).parent.parent / "config" / "channels.yaml").read_text())
+anything = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=10), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(key=st.sampled_from(["version", "defaults", "organizations", "extra"]), value=anything)
+def test_any_split_is_loaded_or_explained_when_a_file_holds_anything(
+    tmp_path: Path, key: str, value: Any
+):
+    """The shipped registry split in two files, and a third holding any one key: a registry,
+    or errors that each name a file of the directory, one line each."""
+    folder = tmp_path / "fuzz"
+    folder.mkdir(exist_ok=True)
+    head = {"version": 1, "defaults": SHIPPED["defaults"]}
+    (folder / "a.yaml").write_text(yaml.safe_dump(head))
+    (folder / "b.yaml").write_text(yaml.safe_dump({"organizations": SHIPPED["organizations"]}))
+    (folder / "c.yaml").write_text(yaml.safe_dump({key: value}, allow_unicode=True))
+    try:
+        load_registry(folder)
+        return
+    except RegistryInvalid as invalid:
+        issues = invalid.issues
+    assert issues
+    for issue in issues:
+        assert str(issue).startswith(str(folder))
+        assert "\n" not in str(issue)
