@@ -368,6 +368,12 @@ def _message(error: Any, plain: tuple[str, Any] | None) -> str:
         return f"unknown kind {error['ctx']['tag']!r}: use one of {error['ctx']['expected_tags']}"
     if kind == "string_type" and plain is not None:
         return _unquoted(plain[0], error["input"])
+    # pydantic says "tuple" and "instance of Expect": say it in YAML's words.
+    if kind in ("tuple_type", "list_type", "set_type", "frozen_set_type"):
+        hint = f": write [{error['input']}]" if isinstance(error["input"], str) else ""
+        return f"expected a list, got {_yaml_kind(error['input'])}{hint}"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return f"expected a mapping of keys to values, got {_yaml_kind(error['input'])}"
     if kind == "string_pattern_mismatch":
         words = _PATTERN_WORDS.get(error.get("ctx", {}).get("pattern"))
         # A regex means nothing to a maintainer: say what was wrong, not the pattern.
@@ -378,6 +384,22 @@ def _message(error: Any, plain: tuple[str, Any] | None) -> str:
     if kind in ("literal_error", "enum"):
         message += f" (got {error['input']!r})"
     return message
+
+
+def _yaml_kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
 
 
 def _unquoted(text: str, value: Any) -> str:

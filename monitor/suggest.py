@@ -19,6 +19,7 @@ import io
 import os
 import re
 import tempfile
+import time
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -169,7 +170,7 @@ def _why_unsettled(finding: Finding, urls: Mapping[SourceKey, str]) -> str:
 def _evidence(
     finding: Finding, url: str | None, scan: ProbeResult | None, zone: zoneinfo.ZoneInfo
 ) -> str:
-    when = datetime.datetime.fromtimestamp(scan.timestamp if scan else 0, zone).date()
+    when = datetime.datetime.fromtimestamp(scan.timestamp if scan else time.time(), zone).date()
     return f"seen on {finding.source} ({url}) on {when.isoformat()} as {finding.evidence!r}"
 
 
