@@ -111,6 +111,12 @@ EXPECTED_ERRORS = {
         ":12: organizations[acme].channels[hotline].colour: unknown key",
         ":17: organizations[acme].channels[old-line].replaced_by: no channel 'chat' in acme",
     ],
+    "invalid-shape.yaml": [
+        ":11: organizations[acme].channels[hotline].published_on: expected a list, "
+        "got the text 'contacts': write [contacts]",
+        ":15: organizations[acme].channels[site].expect: expected a mapping of keys to values, "
+        "got the number 200",
+    ],
     "invalid-time.yaml": [
         ":8: organizations[acme].channels[hotline].hours[0].from: invalid time '9.00': "
         "use HH:MM, 00:00 to 24:00"
