@@ -412,4 +412,5 @@ def _unquoted(text: str, value: Any) -> str:
         what = "as a date"
     else:
         what = "as something other than text"
-    return f'quote it: YAML read {text} {what}; write "{text}"'
+    quoted = f"0{text}" if re.fullmatch(r"\d:[0-5]\d", text) else text  # HH:MM for 9:00
+    return f'quote it: YAML read {text} {what}; write "{quoted}"'
