@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import json
 import os
 import re
@@ -13,12 +14,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
+
 from monitor.charset import decode_page
 from monitor.config import Defaults, Registry, Source, parse_duration
 from monitor.daemon import Daemon, parse_listen
 from monitor.extract import extract_contacts, looks_like_html
 from monitor.history import History
-from monitor.loader import RegistryInvalid, default_config_path, load_registry, registry_base
+from monitor.loader import (
+    RegistryInvalid,
+    check_registry,
+    default_config_path,
+    load_registry,
+    registry_base,
+)
 from monitor.logs import configure_logging
 from monitor.probers import probe_context, probe_source
 from monitor.report import (
@@ -30,12 +39,16 @@ from monitor.report import (
 )
 from monitor.rounds import Round, UnknownChannel, run_round, select_channels
 from monitor.sharding import shard_from
+from monitor.suggest import suggest_changes, write_changes
 from monitor.webconfig import WebConfigInvalid, load_web_config
 
 __all__ = ["main"]
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
 MAX_LOCAL_FILE_BYTES = 64 * 1024 * 1024
+# `www.example.org` or `example.org/contacts`: a web address without its scheme.
+_FILE_SUFFIXES = {".html", ".htm", ".xhtml", ".txt", ".text", ".md"}
+_HOST_LIKE = re.compile(r"(?i)(?:[a-z0-9-]+\.)+[a-z]{2,63}(?::\d+)?(?:/\S*)?")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except RegistryInvalid as invalid:
-        for issue in invalid.issues:
+        for issue in sorted(invalid.issues + invalid.warnings, key=lambda i: (i.file, i.line or 0)):
             print(issue, file=sys.stderr)
         return EXIT_USAGE
     except (UnknownChannel, _UsageError) as exc:
@@ -62,6 +75,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="contact-monitor",
         description="Keeps published support contacts honest: probes, page scans, metrics.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="the daemon: scheduled probes, /metrics, API")
@@ -132,6 +146,14 @@ def _parser() -> argparse.ArgumentParser:
     drift = commands.add_parser("drift", help="scan every source page and print the findings")
     _config_option(drift)
     _format_option(drift)
+    drift.add_argument(
+        "--suggest",
+        action="store_true",
+        help="print the registry change that would settle the findings, as a unified diff",
+    )
+    drift.add_argument(
+        "--write", action="store_true", help="with --suggest: apply the change to the registry"
+    )
     drift.set_defaults(handler=_drift)
 
     history = commands.add_parser("history", help="incidents recorded by the daemon")
@@ -155,13 +177,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("contact-monitor")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "unknown"
+
+
 def _config_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
         type=Path,
         default=None,
         metavar="P",
-        help="registry file (default: $CONTACT_MONITOR_CONFIG, else config/channels.yaml)",
+        help="registry file, or a directory whose *.yaml files are one registry "
+        "(default: $CONTACT_MONITOR_CONFIG, else config/channels.yaml)",
     )
 
 
@@ -201,10 +231,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    registry, _ = _registry(args)
+    path = args.config or default_config_path()
+    registry, warnings = check_registry(path)
+    for warning in warnings:  # worth a look, but the registry is usable: exit 0
+        print(warning, file=sys.stderr)
     channels = sum(len(org.channels) for org in registry.organizations)
     sources = sum(len(org.sources) for org in registry.organizations)
-    path = args.config or default_config_path()
     print(
         f"{path}: valid ({len(registry.organizations)} organizations, "
         f"{channels} channels, {sources} sources)"
@@ -234,9 +266,14 @@ def _has_problems(round_: Round) -> bool:
 
 
 def _drift(args: argparse.Namespace) -> int:
+    if args.write and not args.suggest:
+        raise _UsageError("--write applies a suggestion: use it with --suggest")
     registry, base = _registry(args)
     with _progress() as progress:
         round_ = asyncio.run(run_round(registry, base, [], progress=progress))
+    if args.suggest:
+        _suggest(args, registry, round_)
+        return EXIT_PROBLEMS if round_.findings else EXIT_OK
     _emit(
         args.format,
         {"findings": [f.to_json() for f in round_.findings]},
@@ -245,7 +282,32 @@ def _drift(args: argparse.Namespace) -> int:
     return EXIT_PROBLEMS if round_.findings else EXIT_OK
 
 
+def _suggest(args: argparse.Namespace, registry: Registry, round_: Round) -> None:
+    path = args.config or default_config_path()
+    suggestion = suggest_changes(path, registry, round_.findings, round_.scans)
+    if args.write and suggestion.files:
+        write_changes(suggestion, path)  # RegistryInvalid (exit 2) if it would not validate
+    data = {
+        "findings": [f.to_json() for f in round_.findings],
+        "diff": suggestion.diff(),
+        "unsettled": suggestion.unsettled,
+        "written": sorted(str(p) for p in suggestion.files) if args.write else [],
+    }
+    if args.format == "json":
+        _emit(args.format, data, suggestion.diff)
+    else:  # stdout stays a clean diff for `patch -p0`; the rest goes to stderr
+        sys.stdout.write(data["diff"])
+        for line in suggestion.unsettled:
+            print(f"not in the registry: {line}", file=sys.stderr)
+        if not suggestion.files:
+            print("no registry change to suggest", file=sys.stderr)
+        for file in data["written"]:
+            print(f"wrote {file}", file=sys.stderr)
+
+
 def _extract(args: argparse.Namespace) -> int:
+    if args.region not in phonenumbers.SUPPORTED_REGIONS:  # the same words as `validate`
+        raise _UsageError(f"unknown region {args.region!r}: use an ISO 3166 code such as RU")
     if args.source.startswith(("http://", "https://")):
         contacts = asyncio.run(_extract_url(args.source, args.region))
     else:
@@ -271,7 +333,11 @@ def _extract_file(path: Path, region: str) -> Any:
         with path.open("rb") as handle:
             body = handle.read(MAX_LOCAL_FILE_BYTES + 1)
     except OSError as exc:
-        raise _UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+        hint = ""
+        looks_like_file = path.suffix.lower() in _FILE_SUFFIXES
+        if not path.exists() and not looks_like_file and _HOST_LIKE.fullmatch(str(path)):
+            hint = f"; for a web page, add https:// (https://{path})"
+        raise _UsageError(f"cannot read {path}: {exc.strerror or exc}{hint}") from None
     if len(body) > MAX_LOCAL_FILE_BYTES:
         raise _UsageError(f"{path} is larger than {MAX_LOCAL_FILE_BYTES // 2**20} MiB")
     text = decode_page(body)

@@ -82,6 +82,7 @@ Duration = Annotated[
     ),
 ]
 ID_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"  # the loader words a mismatch as "not an e-mail"
 Id = Annotated[str, Field(pattern=ID_PATTERN, description="lower-case id")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 Threshold = Annotated[int, Field(ge=1, le=100)]
@@ -96,6 +97,7 @@ class StrictModel(BaseModel):
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _DAY_ALIASES = {"daily": "mon-sun", "weekdays": "mon-fri", "weekends": "sat-sun"}
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$|^24:00$")
+CLOCK_PATTERN = _CLOCK.pattern  # the loader words a mismatch as "use HH:MM"
 
 
 @functools.cache  # a few distinct strings, read for every channel at every scrape
@@ -323,7 +325,7 @@ def _smtp_mode(value: Any) -> Any:
 
 class EmailChannel(ChannelBase):
     kind: Literal["email"]
-    email: Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+    email: Annotated[str, Field(pattern=EMAIL_PATTERN)]
     smtp: Annotated[Literal["off", "connect", "starttls"], BeforeValidator(_smtp_mode)] = "off"
     smtp_port: Port = 25
 

@@ -20,7 +20,7 @@ import uvicorn
 from monitor.config import Registry
 from monitor.history import History, HistoryHealth, HistoryLocked, HistoryUnavailable
 from monitor.history_metrics import HistoryCollector
-from monitor.loader import RegistryInvalid, load_registry, registry_base
+from monitor.loader import RegistryInvalid, load_registry, registry_base, registry_stamp
 from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler
 from monitor.sharding import Shard
@@ -268,17 +268,12 @@ class Daemon:
 
     def _reload_failed(self, trigger: str, errors: list[str]) -> bool:
         self.state.record_reload(False, errors)
-        log.error("reload_failed", trigger=trigger, errors=errors)
+        log.warning("reload_failed", trigger=trigger, errors=errors)
         return False
 
-    def _stamp(self) -> tuple[int, ...] | None:
-        """What tells a changed file: device and inode (a file replaced by a rename, or a
-        swapped `..data` link, even with the same size and mtime), size, mtime, ctime."""
-        try:
-            stat = self.config_path.stat()
-        except OSError:
-            return None
-        return stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns
+    def _stamp(self) -> tuple[object, ...]:
+        # A directory registry changes when any of its files is added, removed or written.
+        return registry_stamp(self.config_path)
 
     async def _watch_file(self) -> None:
         while True:

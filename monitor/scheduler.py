@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import logging
 import time
 import zlib
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import structlog
-from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -71,6 +72,17 @@ class SyncPlan:
     after: dict[str, float]
 
 
+class _NoSkipMessages(logging.Filter):
+    """Drops APScheduler's "skipped: maximum number of running instances" line: the
+    scheduler logs `probe_overran` once per overrun instead, naming the channel."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances" not in str(record.msg)
+
+
+_SKIP_FILTER = _NoSkipMessages()
+
+
 def _job_id(kind: str, org: str, ident: str) -> str:
     return f"{kind}:{org}/{ident}"
 
@@ -101,6 +113,10 @@ class ProbeScheduler:
             }
         )
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
+        self.scheduler.add_listener(self._on_overrun, EVENT_JOB_MAX_INSTANCES)
+        logging.getLogger("apscheduler.scheduler").addFilter(_SKIP_FILTER)  # once: a set
+        self._overran: set[str] = set()  # jobs whose overrun is logged already
+        self._skipped: set[str] = set()  # jobs with a run skipped while this run went on
         self._planned: dict[str, datetime.datetime] = {}
         self._in_flight: set[asyncio.Task] = set()
         self._ctx = make_probe_context(state.registry.defaults, base_dir)
@@ -218,6 +234,22 @@ class ProbeScheduler:
         if event.scheduled_run_times:
             self._planned[event.job_id] = event.scheduled_run_times[-1]
 
+    def _on_overrun(self, event: JobSubmissionEvent) -> None:
+        """A run fell due while the last one still ran: logged once, until a run of the job
+        ends within its interval again."""
+        self._skipped.add(event.job_id)
+        if event.job_id in self._overran:
+            return
+        self._overran.add(event.job_id)
+        kind, _, path = event.job_id.partition(":")
+        org, _, ident = path.partition("/")
+        log.warning(
+            "probe_overran",
+            **{"org": org, kind: ident},
+            message=f"the probe of {kind} {path} is still running when its next run is due; "
+            "that run is skipped",
+        )
+
     async def _run(self, job_id: str) -> None:
         task = asyncio.current_task()
         if task is not None:
@@ -227,6 +259,10 @@ class ProbeScheduler:
         except Exception:  # a job must never kill the scheduler's loop
             log.exception("job_failed", job=job_id)
         finally:
+            if job_id in self._skipped:
+                self._skipped.discard(job_id)
+            else:
+                self._overran.discard(job_id)
             if task is not None:
                 self._in_flight.discard(task)
 

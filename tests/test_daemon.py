@@ -30,7 +30,7 @@ def write(
 ) -> Path:
     data: dict[str, Any] = {
         "version": 1,
-        "defaults": {"interval": "1s", "source_interval": "1s", "timeout": "2s", **defaults},
+        "defaults": {"interval": "1s", "source_interval": "1s", "timeout": "1s", **defaults},
         "organizations": [{"id": "acme", "channels": channels, "sources": sources or []}],
     }
     if dns_port:
@@ -275,8 +275,14 @@ def test_slow_target_does_not_delay_other_channels_when_probed_together(
     fast = [
         {"id": f"fast-{i}", "kind": "web", "url": http_server.url(f"/fast?{i}")} for i in range(6)
     ]
-    slow_channel = {"id": "slow", "kind": "web", "url": http_server.url("/slow"), "timeout": "5s"}
-    daemon = start_daemon(write(tmp_path / "r.yaml", [slow_channel, *fast], timeout="5s"))
+    slow_channel = {
+        "id": "slow",
+        "kind": "web",
+        "url": http_server.url("/slow"),
+        "interval": "5s",
+        "timeout": "5s",
+    }
+    daemon = start_daemon(write(tmp_path / "r.yaml", [slow_channel, *fast]))
     wait_for(lambda: daemon.value("contact_probe_success", channel="slow") == 1, "slow answered")
     time.sleep(4)
     for i in range(6):

@@ -28,7 +28,7 @@ def registry(channels: list[dict[str, Any]], **defaults: Any) -> str:
     return yaml.safe_dump(
         {
             "version": 1,
-            "defaults": {"interval": "1s", "timeout": "2s", **defaults},
+            "defaults": {"interval": "2s", "timeout": "2s", **defaults},
             "organizations": [{"id": "acme", "channels": channels}],
         }
     )
@@ -77,7 +77,7 @@ def test_reload_follows_configmap_swap_when_old_directory_is_deleted(
     second = registry(
         [site("one", https_server.url()), site("two", https_server.url("/?2"))],
         tls={"ca_file": "ca.pem"},
-        timeout="3s",  # changed defaults: the SSL context is built anew from ca.pem
+        timeout="1s",  # changed defaults: the SSL context is built anew from ca.pem
     )
     _configmap_version(mount, "..2026_01_01_00_05_00.2", second, ca_file)
     shutil.rmtree(mount / "..2026_01_01_00_00_00.1")

@@ -29,7 +29,7 @@ def write(path: Path, channels: list[dict[str, Any]], **defaults: Any) -> Path:
         yaml.safe_dump(
             {
                 "version": 1,
-                "defaults": {"interval": "1s", "timeout": "2s", **defaults},
+                "defaults": {"interval": "1s", "timeout": "1s", **defaults},
                 "organizations": [{"id": "acme", "channels": channels}],
             }
         )

@@ -13,6 +13,7 @@ from monitor.loader import RegistryInvalid, load_registry
 ROOT = Path(__file__).parent.parent
 SHIPPED = ROOT / "config" / "channels.yaml"
 BROKEN = Path(__file__).parent / "testdata" / "registry"
+QUESTIONABLE = Path(__file__).parent / "testdata" / "registry-warn"  # valid, with warnings
 
 # file -> the exact lines `validate` prints, after the file name.
 EXPECTED_ERRORS = {
@@ -20,48 +21,56 @@ EXPECTED_ERRORS = {
     "invalid-binary.yaml": [": file is binary, not YAML text"],
     "invalid-ca-file.yaml": [":3: defaults.tls.ca_file: no such file: missing-ca.pem"],
     "invalid-dangling-replacement.yaml": [
-        ":12: organizations[0].channels[0].replaced_by: no channel 'chat' in acme"
+        ":12: organizations[acme].channels[old-line].replaced_by: no channel 'chat' in acme"
     ],
     "invalid-dangling-source.yaml": [
-        ":11: organizations[0].channels[0].published_on[1]: no source 'faq' in acme"
+        ":11: organizations[acme].channels[hotline].published_on[1]: no source 'faq' in acme"
     ],
-    "invalid-duplicate-id.yaml": [":11: organizations[0].channels[1].id: duplicate id 'hotline'"],
-    "invalid-duplicate-key.yaml": [":11: organizations[0].channels[0].kind: duplicate key"],
+    "invalid-duplicate-id.yaml": [
+        ":11: organizations[acme].channels[hotline].id: duplicate id 'hotline'"
+    ],
+    "invalid-duplicate-key.yaml": [
+        ":11: organizations[acme].channels[hotline].kind: duplicate key"
+    ],
     "invalid-duration.yaml": [
-        ":11: organizations[0].channels[0].interval: invalid duration '5 minutes': "
+        ":11: organizations[acme].channels[hotline].interval: invalid duration '5 minutes': "
         "use a number with a unit, like 30s, 5m, 1h"
     ],
     "invalid-empty.yaml": [":1: file is empty"],
     "invalid-hours-days.yaml": [
-        ":11: organizations[0].channels[0].hours[0].days: invalid days 'monday-friday': "
+        ":11: organizations[acme].channels[hotline].hours[0].days: invalid days 'monday-friday': "
         "use e.g. mon-fri, sat-sun, mon,wed,fri"
     ],
     "invalid-hours-order.yaml": [
-        ":11: organizations[0].channels[0].hours[0]: 'from' 18:00 must be before 'to' 09:00"
+        ":11: organizations[acme].channels[hotline].hours[0]: "
+        "'from' 18:00 must be before 'to' 09:00"
     ],
     "invalid-id.yaml": [
-        ":8: organizations[0].channels[0].id: an id is 1-63 lower-case letters, digits, "
+        ":8: organizations[acme].channels[0].id: an id is 1-63 lower-case letters, digits, "
         "'.', '_' or '-' (got 'Hot Line')"
     ],
     "invalid-kind.yaml": [
-        ":9: organizations[0].channels[0].kind: unknown kind 'fax': "
+        ":9: organizations[acme].channels[fax].kind: unknown kind 'fax': "
         "use one of 'phone', 'email', 'web', 'chat', 'social', 'tcp'"
     ],
-    "invalid-missing-url.yaml": [":8: organizations[0].channels[0].url: required key is missing"],
+    "invalid-missing-url.yaml": [
+        ":8: organizations[acme].channels[site].url: required key is missing"
+    ],
     "invalid-nameserver.yaml": [
         ":3: defaults.resolver.nameservers: nameserver 'dns.acme.test' is not an IP address"
     ],
     "invalid-not-utf8.yaml": [": file is not UTF-8 text (byte 37)"],
     "invalid-phone-number.yaml": [
-        ":10: organizations[0].channels[0].phone: '8 800 555' is not a valid number for region RU"
+        ":10: organizations[acme].channels[hotline].phone: "
+        "'8 800 555' is not a valid number for region RU"
     ],
     "invalid-regex.yaml": [
-        ":11: organizations[0].channels[0].expect.body_regex: invalid regular expression "
+        ":11: organizations[acme].channels[site].expect.body_regex: invalid regular expression "
         "'(unclosed': RE2 (linear-time, no backreferences or lookaround) cannot compile it: "
         "missing ): (unclosed"
     ],
     "invalid-regex-lookbehind.yaml": [
-        ":11: organizations[0].channels[0].expect.body_not_regex: invalid regular expression "
+        ":11: organizations[acme].channels[site].expect.body_not_regex: invalid regular expression "
         "'(?<=Old: )8 800': RE2 (linear-time, no backreferences or lookaround) cannot compile "
         "it: invalid perl operator: (?<="
     ],
@@ -69,31 +78,86 @@ EXPECTED_ERRORS = {
         ":3: defaults.region: unknown region 'XX': use an ISO 3166 code such as RU"
     ],
     "invalid-smtp-mode.yaml": [
-        ":11: organizations[0].channels[0].smtp: Input should be 'off', 'connect' or 'starttls' "
-        "(got 'sometimes')"
+        ":11: organizations[acme].channels[mail].smtp: "
+        "Input should be 'off', 'connect' or 'starttls' (got 'sometimes')"
     ],
     "invalid-status.yaml": [
-        ":11: organizations[0].channels[0].status: Input should be 'active' or 'deprecated' "
-        "(got 'retired')"
+        ":11: organizations[acme].channels[hotline].status: "
+        "Input should be 'active' or 'deprecated' (got 'retired')"
     ],
     "invalid-timezone.yaml": [
         ":3: defaults.timezone: unknown timezone 'Mars/Olympus': use an IANA name"
     ],
-    "invalid-unknown-key.yaml": [":11: organizations[0].channels[0].colour: unknown key"],
+    "invalid-unknown-key.yaml": [":11: organizations[acme].channels[hotline].colour: unknown key"],
     "invalid-url-scheme.yaml": [
-        ":10: organizations[0].channels[0].url: 'ftp://acme.test/' is not an http(s) URL "
+        ":10: organizations[acme].channels[site].url: 'ftp://acme.test/' is not an http(s) URL "
         "with a host"
     ],
     "invalid-version.yaml": [":1: version: Input should be 1 (got 2)"],
     "invalid-yaml-syntax.yaml": [
         ":5: invalid YAML: while parsing a flow node did not find expected node content"
     ],
+    "invalid-defaults-interval.yaml": [
+        ":3: defaults.interval: interval 5s is shorter than timeout 10s: "
+        "a probe could still be running when the next one is due"
+    ],
+    "invalid-email.yaml": [
+        ":10: organizations[ozon].channels[b2b-email].email: not an e-mail address: 'b2b.ozon.ru'"
+    ],
+    "invalid-interval-timeout.yaml": [
+        ":9: organizations[acme].sources[contacts].interval: interval 5s is shorter than "
+        "timeout 10s: a probe could still be running when the next one is due",
+        ":14: organizations[acme].channels[site].interval: interval 30s is shorter than "
+        "timeout 60s: a probe could still be running when the next one is due",
+    ],
+    "invalid-several.yaml": [
+        ":10: organizations[acme].channels[hotline].phone: '8 800 555' is not a valid number "
+        "for region RU",
+        ":11: organizations[acme].channels[hotline].published_on[0]: no source 'faq' in acme",
+        ":12: organizations[acme].channels[hotline].colour: unknown key",
+        ":17: organizations[acme].channels[old-line].replaced_by: no channel 'chat' in acme",
+    ],
+    "invalid-shape.yaml": [
+        ":11: organizations[acme].channels[hotline].published_on: expected a list, "
+        "got the text 'contacts': write [contacts]",
+        ":15: organizations[acme].channels[site].expect: expected a mapping of keys to values, "
+        "got the number 200",
+    ],
+    "invalid-time.yaml": [
+        ":8: organizations[acme].channels[hotline].hours[0].from: invalid time '9.00': "
+        "use HH:MM, 00:00 to 24:00"
+    ],
+    "invalid-unquoted-phone.yaml": [
+        ":7: organizations[ozon].channels[bank-hotline].phone: quote it: YAML read 88005558982 "
+        'as the number 88005558982; write "88005558982"'
+    ],
+    "invalid-unquoted-time.yaml": [
+        ":10: organizations[acme].channels[hotline].hours[0].from: quote it: YAML read 9:00 "
+        'as the number 540; write "09:00"',
+        ":11: organizations[acme].channels[hotline].hours[0].to: quote it: YAML read 18:00 "
+        'as the number 1080; write "18:00"'
+    ],
+}
+
+# file -> the warnings `validate` prints (exit 0), after the file name.
+EXPECTED_WARNINGS = {
+    "warn-replaced-active.yaml": [
+        ":8: organizations[ozon].channels[marketplace-hotline-old].replaced_by: warning: "
+        "replaced_by on an active channel: is it status: deprecated?"
+    ],
+    "warn-same-contact.yaml": [
+        ":6: organizations[ozon].channels[bank-hotline-copy].phone: warning: "
+        "same phone number as channel 'bank-hotline'",
+        ":8: organizations[ozon].channels[sales-email].email: warning: "
+        "same e-mail address as channel 'b2b-email'",
+    ],
 }
 
 
 def test_every_broken_file_has_an_expected_message():
-    """The table above covers every file in testdata/registry, and nothing else."""
+    """The tables cover every file in testdata/registry, and nothing else."""
     assert sorted(p.name for p in BROKEN.glob("*.yaml")) == sorted(EXPECTED_ERRORS)
+    assert sorted(p.name for p in QUESTIONABLE.glob("*.yaml")) == sorted(EXPECTED_WARNINGS)
 
 
 def test_shipped_registry_is_valid_when_loaded():
@@ -122,6 +186,24 @@ def test_exact_errors_when_registry_is_broken(name: str, capsys: pytest.CaptureF
     assert err.splitlines() == [f"{path}{line}" for line in EXPECTED_ERRORS[name]]
 
 
+@pytest.mark.parametrize("name", sorted(EXPECTED_WARNINGS))
+def test_warnings_printed_and_exit_0_when_registry_is_only_questionable(
+    name: str, capsys: pytest.CaptureFixture[str]
+):
+    """A warning is printed with file, line and field, and the registry stays valid."""
+    path = QUESTIONABLE / name
+    assert main(["validate", "--config", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert f"{path}: valid" in out
+    assert err.splitlines() == [f"{path}{line}" for line in EXPECTED_WARNINGS[name]]
+
+
+def test_shipped_registry_has_no_warnings_when_validated(capsys: pytest.CaptureFixture[str]):
+    """The registry we ship is not questionable either."""
+    assert main(["validate", "--config", str(SHIPPED)]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_every_problem_reported_when_file_has_several(tmp_path: Path):
     """Two independent mistakes are two lines, not just the first."""
     path = tmp_path / "two.yaml"
@@ -133,8 +215,8 @@ def test_every_problem_reported_when_file_has_several(tmp_path: Path):
     with pytest.raises(RegistryInvalid) as raised:
         load_registry(path)
     assert [(i.line, i.path) for i in raised.value.issues] == [
-        (5, "organizations[0].channels[0].colour"),
-        (6, "organizations[0].channels[1].interval"),
+        (5, "organizations[acme].channels[a].colour"),
+        (6, "organizations[acme].channels[b].interval"),
     ]
 
 

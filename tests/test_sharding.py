@@ -70,7 +70,7 @@ def test_one_series_per_channel_when_three_replicas_are_scraped_by_prometheus(
         yaml.safe_dump(
             {
                 "version": 1,
-                "defaults": {"interval": "1s"},
+                "defaults": {"interval": "1s", "timeout": "1s"},
                 "organizations": [{"id": "acme", "channels": channels}],
             }
         )

@@ -34,7 +34,7 @@ def write_registry(
                 "defaults": {
                     "interval": "1s",
                     "source_interval": "1s",
-                    "timeout": "2s",
+                    "timeout": "1s",
                     "resolver": {"nameservers": ["127.0.0.1"], "port": dns_port},
                     "tls": {"ca_file": str(ca_file)},
                 },
