@@ -40,7 +40,7 @@ FAMILIES = (
     Family("contact_channel_info", "gauge", "A channel of the registry; always 1."),
     Family("contact_channel_deprecated", "gauge", "1 when the channel is deprecated."),
     Family(
-        "contact_channel_in_hours", "gauge", "1 while the channel is inside its business hours."
+        "contact_channel_open", "gauge", "1 while the channel is open: inside its published hours."
     ),
     Family(
         "contact_channel_shard_info", "gauge", "1 with the shard that owns each registry channel."
@@ -157,7 +157,7 @@ class ChannelExposition:
         extra = label_text(status=channel.status, contact=channel.contact)
         lines.add("contact_channel_info", 1, extra, scoped=False)
         lines.add("contact_channel_deprecated", channel.status == "deprecated", scoped=False)
-        lines.add("contact_channel_in_hours", stamp[-1], scoped=False)
+        lines.add("contact_channel_open", stamp[-1], scoped=False)
         if self.shard.count > 1:
             shard = f"{owner(shard_key(*key), self.shard.count)}/{self.shard.count}"
             lines.add("contact_channel_shard_info", 1, label_text(owner=shard), scoped=False)
