@@ -16,6 +16,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from monitor.config import Channel, HoursWindow
 from monitor.history import History
 from monitor.hours import in_hours
+from monitor.maintenance import active_window, window_end, window_text
 from monitor.state import State
 
 __all__ = ["hours_text", "render_status_page"]
@@ -37,12 +38,13 @@ def hours_text(windows: Sequence[HoursWindow]) -> str:
 class _Row:
     org: str
     channel: Channel
-    state: str  # up | down | unknown | deprecated
+    state: str  # up | down | unknown | deprecated | maintenance
     reason: str | None
     open_now: bool
     uptime_24h: float | None
     uptime_30d: float | None
     bars: list[float | None]  # one per day, oldest first
+    maintenance: str | None = None  # "until 04:00 (sun 02:00–04:00)" inside a window
 
 
 def render_status_page(state: State, history: History | None, refresh_seconds: int = 30) -> str:
@@ -58,15 +60,18 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
     for (org, ident), current in state.channels.items():  # what this replica probes
         channel = state.channel_defs[(org, ident)]
         days = daily.get((org, ident), {})
+        planned = _maintenance_text(state, (org, ident), moment)
+        word = _state_word(channel, current.up)
         row = _Row(
             org,
             channel,
-            _state_word(channel, current.up),
+            "maintenance" if planned and word != "deprecated" else word,
             _reason(current),
             in_hours(channel.hours, moment, state.registry.defaults.timezone),
             day_ago.get((org, ident)),
             month.get((org, ident)),
             [days.get(d) for d in range(today - DAYS + 1, today + 1)],
+            planned,
         )
         organisations.setdefault(org, {}).setdefault(channel.service, []).append(row)
     return _ENV.get_template("status.html").render(
@@ -78,7 +83,22 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
         hours_text=hours_text,
         up=sum(r.state == "up" for o in organisations.values() for s in o.values() for r in s),
         down=sum(r.state == "down" for o in organisations.values() for s in o.values() for r in s),
+        maintenance=sum(
+            r.state == "maintenance" for o in organisations.values() for s in o.values() for r in s
+        ),
     )
+
+
+def _maintenance_text(state: State, key: tuple[str, str], moment: datetime.datetime) -> str | None:
+    """`until 04:00 (sun 02:00–04:00)` while the channel is in a window, else None."""
+    timezone = state.registry.defaults.timezone
+    window = active_window(state.maintenance_windows.get(key, ()), moment, timezone)
+    if window is None:
+        return None
+    end = window_end(window, moment, timezone)
+    local_now = moment.astimezone(end.tzinfo)
+    until = f"{end:%H:%M}" if end.date() == local_now.date() else f"{end:%Y-%m-%d %H:%M}"
+    return f"until {until} ({window_text(window, timezone)})"
 
 
 def _state_word(channel: Channel, up: bool | None) -> str:

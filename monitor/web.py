@@ -39,6 +39,7 @@ class ChannelOut(BaseModel):
     last_probe: float | None  # epoch seconds
     last_change: float | None
     details: dict[str, Any]
+    in_maintenance: bool = False  # inside a maintenance window: not judged
 
 
 class FindingOut(BaseModel):
@@ -219,6 +220,7 @@ def channel_rows(state: State) -> list[ChannelOut]:
                 last_probe=result.timestamp if result else None,
                 last_change=current.changed_at,
                 details=result.details if result else {},
+                in_maintenance=state.in_maintenance((org, ident)),
             )
         )
     return rows
