@@ -283,12 +283,16 @@ def _history(args: argparse.Namespace) -> int:
         raise _UsageError(str(exc)) from None
     path = args.history_db
     org = channel = None
+    timezone = "UTC"  # the registry's zone when there is a registry to read it from
     if path is None or args.channel:
         registry, base = _registry(args)
         path = path or base / registry.defaults.history.path
+        timezone = registry.defaults.timezone
         if args.channel:
             org, found = select_channels(registry, [args.channel])[0]
             channel = found.id
+    else:
+        timezone = _registry_zone(args)
 
     if not Path(path).is_file():
         raise _UsageError(f"no history at {path}: has the daemon run with this registry?")
@@ -300,9 +304,17 @@ def _history(args: argparse.Namespace) -> int:
     _emit(
         args.format,
         {"incidents": [i.to_json() for i in incidents]},
-        lambda: incidents_table(incidents),
+        lambda: incidents_table(incidents, timezone),
     )
     return EXIT_OK
+
+
+def _registry_zone(args: argparse.Namespace) -> str:
+    """The registry's timezone when the registry loads, else UTC (history needs no registry)."""
+    try:
+        return _registry(args)[0].defaults.timezone
+    except RegistryInvalid:
+        return "UTC"
 
 
 def _schema(args: argparse.Namespace) -> int:

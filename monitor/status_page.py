@@ -17,6 +17,7 @@ from monitor.config import Channel, HoursWindow
 from monitor.history import History
 from monitor.hours import in_hours
 from monitor.maintenance import active_window, window_end, window_text
+from monitor.progress import banners, first_round, heading
 from monitor.state import State
 
 __all__ = ["hours_text", "render_status_page"]
@@ -79,6 +80,10 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
         findings=_findings(state),
         refresh=refresh_seconds,
         generated=datetime.datetime.now(tz).strftime("%Y-%m-%d %H:%M %Z"),
+        heading=heading(state),
+        org_names={o.id: o.name or o.id for o in state.registry.organizations},
+        banners=banners(state),
+        starting=None if (progress := first_round(state, now)).done else progress.text(),
         timezone=state.registry.defaults.timezone,
         hours_text=hours_text,
         up=sum(r.state == "up" for o in organisations.values() for s in o.values() for r in s),

@@ -17,6 +17,7 @@ from monitor import __version__
 from monitor.history import History
 from monitor.hours import in_hours
 from monitor.metrics import MonitorMetrics
+from monitor.progress import first_round
 from monitor.state import State
 from monitor.status_page import hours_text, render_status_page
 
@@ -79,6 +80,8 @@ class Health(BaseModel):
     status: str
     probed: int | None = None
     total: int | None = None
+    message: str | None = None  # while starting: "first round: 4 of 21 channels probed, ..."
+    seconds_left: float | None = None  # while starting: estimate of the first round's rest
 
 
 async def _paced(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
@@ -120,9 +123,16 @@ def create_app(state: State, metrics: MonitorMetrics, history: History | None = 
             s.result is not None for s in state.sources.values()
         )
         total = len(state.channels) + len(state.sources)
-        ready = state.first_round_done()
-        body = Health(status="ready" if ready else "starting", probed=probed, total=total)
-        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+        progress = first_round(state)
+        ready = progress.done
+        body = Health(
+            status="ready" if ready else "starting",
+            probed=probed,
+            total=total,
+            message=None if ready else progress.text(),
+            seconds_left=None if ready else round(progress.seconds_left),
+        )
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ready else 503)
 
     @app.get(
         "/api/v1/channels",
