@@ -165,9 +165,11 @@ Hours = Annotated[
 
 
 def _clock_text(value: Any) -> Any:
-    # YAML 1.1 reads an unquoted 02:00 as the number 120 (base 60).
+    # YAML 1.1 reads an unquoted 18:00 as the number 1080 (base 60).
     if isinstance(value, int) and not isinstance(value, bool):
         raise ValueError(f'quote it: YAML read this time as the number {value}; write "HH:MM"')
+    if isinstance(value, str):
+        clock_minutes(value)  # the error in words, before the schema's pattern
     return value
 
 

@@ -134,7 +134,7 @@ BROKEN = [
     ({"days": "sun"}, "a maintenance window needs from and to (weekly, with optional days)"),
     ({"from": "02:00", "to": "02:00"}, "'from' and 'to' are both 02:00: the window is empty"),
     ({"days": "sunday", "from": "02:00", "to": "04:00"}, "invalid days 'sunday'"),
-    ({"from": "2am", "to": "04:00"}, "String should match pattern"),
+    ({"from": "2am", "to": "04:00"}, "invalid time '2am': use HH:MM, 00:00 to 24:00"),
 ]
 
 
