@@ -42,6 +42,7 @@ SEL = 'org=~"$org",service=~"$service",kind=~"$kind",channel=~"$channel"'
 ORG = 'org=~"$org"'
 RESULT = SEL + ',location=~"$location"'  # probe results carry a location, registry facts not
 ACTIVE = "unless on (org, channel) (contact_channel_deprecated == 1)"
+PLANNED = "unless on (org, channel) (contact_channel_in_maintenance == 1)"
 FIELD_LINK = DashboardLink("Details of ${__field.labels.channel}").url(
     "/d/contact-monitor/contact-monitor?var-org=${__field.labels.org}"
     "&var-channel=${__field.labels.channel}&${datasource:queryparam}"
@@ -149,9 +150,9 @@ def rows() -> list[tuple[str, list[Any]]]:
             [
                 stat(
                     "Channels down",
-                    f"count((contact_channel_up{{{RESULT}}} == 0) {ACTIVE}) or vector(0)",
+                    f"count((contact_channel_up{{{RESULT}}} == 0) {ACTIVE} {PLANNED}) or vector(0)",
                     (4, 4),
-                    "Active channels whose damped state is down.",
+                    "Active channels whose damped state is down, outside maintenance windows.",
                     [(None, "green"), (1, "red")],
                 ),
                 stat(
