@@ -75,6 +75,7 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
             planned,
         )
         organisations.setdefault(org, {}).setdefault(channel.service, []).append(row)
+    progress = first_round(state, now)
     return _ENV.get_template("status.html").render(
         organisations=organisations,
         findings=_findings(state),
@@ -83,7 +84,7 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
         heading=heading(state),
         org_names={o.id: o.name or o.id for o in state.registry.organizations},
         banners=banners(state),
-        starting=None if (progress := first_round(state, now)).done else progress.text(),
+        starting=None if progress.done else progress.text(),
         timezone=state.registry.defaults.timezone,
         hours_text=hours_text,
         up=sum(r.state == "up" for o in organisations.values() for s in o.values() for r in s),
