@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config/channels.yaml
 
-.PHONY: setup system test lint run check validate clean bench
+.PHONY: setup system test lint run check validate clean bench demo
 
 setup: $(STAMP)
 
@@ -34,6 +34,10 @@ check: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/contact-monitor run --config $(CONFIG)
+
+# Every state at once, offline: loopback pages and servers, a generated registry.
+demo: $(STAMP)
+	$(BIN)/contact-monitor demo
 
 # The benchmark (about 15 minutes): nginx, dnsmasq and blackbox_exporter from Debian.
 bench: $(STAMP)

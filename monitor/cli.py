@@ -172,6 +172,24 @@ def _parser() -> argparse.ArgumentParser:
     _format_option(history)
     history.set_defaults(handler=_history)
 
+    demo = commands.add_parser(
+        "demo", help="every state at once: loopback pages and servers, a generated registry"
+    )
+    demo.add_argument(
+        "--listen",
+        default="127.0.0.1:9099",
+        metavar="HOST:PORT",
+        help="address for the status page, /metrics and the API (default 127.0.0.1:9099)",
+    )
+    demo.add_argument(
+        "--dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write the registry, CA and history here (default: a temporary folder)",
+    )
+    demo.set_defaults(handler=_demo)
+
     schema = commands.add_parser("schema", help="print the JSON Schema of the registry file")
     schema.set_defaults(handler=_schema)
     return parser
@@ -227,6 +245,25 @@ def _run(args: argparse.Namespace) -> int:
             f"contact-monitor: cannot listen on {args.listen}: {exc.strerror or exc}",
             file=sys.stderr,
         )
+        return EXIT_PROBLEMS
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        listen = parse_listen(args.listen)
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+    try:
+        from monitor.demo import run_demo
+    except ImportError as exc:  # trustme is the demo's, not the daemon's
+        raise _UsageError(
+            f"the demo needs {exc.name}: pip install 'contact-monitor[demo]'"
+        ) from None
+    configure_logging("info")
+    try:
+        return run_demo(listen, args.dir)
+    except OSError as exc:
+        print(f"contact-monitor: demo cannot start: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_PROBLEMS
 
 
@@ -352,12 +389,16 @@ def _history(args: argparse.Namespace) -> int:
         raise _UsageError(str(exc)) from None
     path = args.history_db
     org = channel = None
+    timezone = "UTC"  # the registry's zone when there is a registry to read it from
     if path is None or args.channel:
         registry, base = _registry(args)
         path = path or base / registry.defaults.history.path
+        timezone = registry.defaults.timezone
         if args.channel:
             org, found = select_channels(registry, [args.channel])[0]
             channel = found.id
+    else:
+        timezone = _registry_zone(args)
 
     if not Path(path).is_file():
         raise _UsageError(f"no history at {path}: has the daemon run with this registry?")
@@ -369,9 +410,17 @@ def _history(args: argparse.Namespace) -> int:
     _emit(
         args.format,
         {"incidents": [i.to_json() for i in incidents]},
-        lambda: incidents_table(incidents),
+        lambda: incidents_table(incidents, timezone),
     )
     return EXIT_OK
+
+
+def _registry_zone(args: argparse.Namespace) -> str:
+    """The registry's timezone when the registry loads, else UTC (history needs no registry)."""
+    try:
+        return _registry(args)[0].defaults.timezone
+    except RegistryInvalid:
+        return "UTC"
 
 
 def _schema(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import functools
 import ipaddress
 import re
 import zoneinfo
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -36,6 +36,7 @@ __all__ = [
     "EmailChannel",
     "Expect",
     "HoursWindow",
+    "MaintenanceWindow",
     "Organization",
     "PhoneChannel",
     "PushCheck",
@@ -169,6 +170,84 @@ Hours = Annotated[
 ]
 
 
+# --- maintenance windows -------------------------------------------------------------
+
+
+def _clock_text(value: Any) -> Any:
+    # YAML 1.1 reads an unquoted 18:00 as the number 1080 (base 60).
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ValueError(f'quote it: YAML read this time as the number {value}; write "HH:MM"')
+    if isinstance(value, str):
+        clock_minutes(value)  # the error in words, before the schema's pattern
+    return value
+
+
+def _aware(value: Any) -> Any:
+    if isinstance(value, datetime) and value.tzinfo is None:
+        raise ValueError(
+            f"{value.isoformat()} has no UTC offset: write it like 2026-12-01T01:00:00+03:00"
+        )
+    return value
+
+
+Clock = Annotated[str | None, BeforeValidator(_clock_text), Field(pattern=_CLOCK.pattern)]
+
+
+class MaintenanceWindow(StrictModel):
+    """Planned work: weekly `{days, from, to}` in the registry's timezone (a `to` earlier
+    than `from` runs past midnight), or one one-off `{start, end}` span in ISO 8601 with
+    its UTC offset. Inside one, alerts stay quiet and uptime leaves the time out."""
+
+    days: str | None = None
+    from_: Clock = Field(None, alias="from")
+    to: Clock = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @field_validator("days")
+    @classmethod
+    def _days_parse(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_days(value)
+        return value
+
+    @field_validator("start", "end", mode="wrap")
+    @classmethod
+    def _with_offset(cls, value: Any, handler: Any) -> datetime | None:
+        return _aware(handler(value))
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> MaintenanceWindow:
+        weekly = (self.days, self.from_, self.to)
+        span = (self.start, self.end)
+        if any(v is not None for v in weekly) and any(v is not None for v in span):
+            raise ValueError(
+                "a maintenance window is weekly {days, from, to} or one-off {start, end}, not both"
+            )
+        if any(v is not None for v in span):
+            if self.start is None or self.end is None:
+                raise ValueError("a one-off maintenance window needs both start and end")
+            if self.start >= self.end:
+                raise ValueError(
+                    f"start {self.start.isoformat()} must be before end {self.end.isoformat()}"
+                )
+        elif self.from_ is None or self.to is None:
+            raise ValueError(
+                "a maintenance window needs from and to (weekly, with optional days) "
+                "or start and end (one-off)"
+            )
+        elif self.from_ == self.to:
+            raise ValueError(f"'from' and 'to' are both {self.from_}: the window is empty")
+        return self
+
+    @property
+    def weekly(self) -> bool:
+        return self.start is None
+
+
+Maintenance = tuple[MaintenanceWindow, ...]
+
+
 # --- channels -----------------------------------------------------------------------
 
 
@@ -290,6 +369,7 @@ class ChannelBase(StrictModel):
     # push: an outside tester reports this channel's state to /api/v1/push/{org}/{channel}
     check: Literal["probe", "push"] = "probe"
     push: PushCheck | None = None
+    maintenance: Maintenance = ()  # besides the organisation's and the defaults'
 
     @property
     def contact(self) -> str:
@@ -409,6 +489,7 @@ class Organization(StrictModel):
     id: Id
     name: str | None = None
     objectives: dict[str, Objective] = {}  # service -> objective, over defaults'
+    maintenance: Maintenance = ()  # for every channel of the organisation
     sources: tuple[Source, ...] = ()
     channels: tuple[Channel, ...] = ()
 
@@ -499,6 +580,7 @@ class Defaults(StrictModel):
     history: HistoryConfig = HistoryConfig()
     sip: SipDefaults | None = None
     browser: BrowserConfig = BrowserConfig()
+    maintenance: Maintenance = ()  # for every channel of the registry
     # Follow redirects into loopback/private/link-local addresses from a public target.
     allow_private_redirects: bool = False
     http: HttpDefaults = HttpDefaults()

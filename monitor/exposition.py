@@ -41,12 +41,21 @@ FAMILIES = (
     Family("contact_channel_info", "gauge", "A channel of the registry; always 1."),
     Family("contact_channel_deprecated", "gauge", "1 when the channel is deprecated."),
     Family(
-        "contact_channel_in_hours", "gauge", "1 while the channel is inside its business hours."
+        "contact_channel_open", "gauge", "1 while the channel is open: inside its published hours."
+    ),
+    Family(
+        "contact_channel_in_maintenance",
+        "gauge",
+        "1 inside a maintenance window: alerts quiet, uptime leaves the time out.",
     ),
     Family(
         "contact_channel_shard_info", "gauge", "1 with the shard that owns each registry channel."
     ),
-    Family("contact_probes", "counter", "Probes run, by result."),
+    Family(
+        "contact_probes",
+        "counter",
+        "Probes run, by result (maintenance: inside a maintenance window, not judged).",
+    ),
     Family("contact_probe_success", "gauge", "1 when the latest probe succeeded."),
     Family("contact_probe_duration_seconds", "gauge", "Duration of the latest probe."),
     Family("contact_probe_last_run_timestamp_seconds", "gauge", "When the latest probe finished."),
@@ -182,7 +191,11 @@ class ChannelExposition:
         cache: dict[tuple[str, str], _Cached] = {}
         for key, channel in self.state.channel_defs.items():
             channel_state = self.state.channels.get(key)
-            stamp = _stamp(channel_state, in_hours(channel.hours, now, timezone))
+            stamp = _stamp(
+                channel_state,
+                self.state.in_maintenance(key, now.timestamp()),
+                in_hours(channel.hours, now, timezone),
+            )
             cached = self._cache.get(key)
             if cached is None or cached.channel is not channel or cached.state != stamp:
                 cached = _Cached(channel, stamp, self._lines(key, channel, channel_state, stamp))
@@ -202,7 +215,8 @@ class ChannelExposition:
         extra = label_text(status=channel.status, contact=channel.contact)
         lines.add("contact_channel_info", 1, extra, scoped=False)
         lines.add("contact_channel_deprecated", channel.status == "deprecated", scoped=False)
-        lines.add("contact_channel_in_hours", stamp[-1], scoped=False)
+        lines.add("contact_channel_open", stamp[-1], scoped=False)
+        lines.add("contact_channel_in_maintenance", stamp[-2], scoped=False)
         if self.shard.count > 1:
             shard = f"{owner(shard_key(*key), self.shard.count)}/{self.shard.count}"
             lines.add("contact_channel_shard_info", 1, label_text(owner=shard), scoped=False)
@@ -215,20 +229,12 @@ class ChannelExposition:
         return [text.encode() for text in lines.by_family]
 
 
-def _stamp(channel_state: ChannelState | None, open_now: bool) -> tuple[Any, ...]:
+def _stamp(channel_state: ChannelState | None, planned: bool, open_now: bool) -> tuple[Any, ...]:
     if channel_state is None:
-        return (None, open_now)
+        return (None, planned, open_now)
     s = channel_state
-    return (
-        s.result,
-        s.up,
-        s.changed_at,
-        s.probes_ok,
-        s.probes_failed,
-        s.probes_skipped,
-        s.push_received_at,
-        open_now,
-    )
+    counts = (s.probes_ok, s.probes_failed, s.probes_skipped, s.probes_in_maintenance)
+    return (s.result, s.up, s.changed_at, counts, s.push_received_at, planned, open_now)
 
 
 def _result_lines(lines: _Lines, state: ChannelState) -> None:
@@ -238,6 +244,8 @@ def _result_lines(lines: _Lines, state: ChannelState) -> None:
         lines.add("contact_probes", state.probes_skipped, 'result="skipped"')
     if state.push_received_at is not None:
         lines.add("contact_push_last_received_timestamp_seconds", state.push_received_at)
+    if state.probes_in_maintenance:  # most channels never have one: no series for them
+        lines.add("contact_probes", state.probes_in_maintenance, 'result="maintenance"')
     result = state.result
     if result is None:
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
@@ -102,7 +103,8 @@ def findings_table(findings: Sequence[Finding]) -> str:
     return table(("FINDING", "ORG", "SOURCE", "CHANNEL", "CONTACT", "EVIDENCE"), rows)
 
 
-def incidents_table(incidents: Sequence[Incident]) -> str:
+def incidents_table(incidents: Sequence[Incident], timezone: str = "UTC") -> str:
+    """Incidents as a table, times in `timezone` (the registry's) with their UTC offset."""
     if not incidents:
         return "no incidents"
     rows = [
@@ -110,8 +112,8 @@ def incidents_table(incidents: Sequence[Incident]) -> str:
             i.org,
             i.channel,
             i.kind,
-            _when(i.started_at),
-            _when(i.ended_at) if i.ended_at else "ongoing",
+            _when(i.started_at, timezone),
+            _when(i.ended_at, timezone) if i.ended_at else "ongoing",
             _duration(i.to_json()["duration_seconds"]),
             i.reason,
             i.message,
@@ -123,8 +125,9 @@ def incidents_table(incidents: Sequence[Incident]) -> str:
     )
 
 
-def _when(epoch: float) -> str:
-    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+def _when(epoch: float, timezone: str = "UTC") -> str:
+    moment = datetime.datetime.fromtimestamp(epoch, zoneinfo.ZoneInfo(timezone))
+    return moment.strftime("%Y-%m-%d %H:%M:%S%z")
 
 
 def _duration(seconds: float) -> str:

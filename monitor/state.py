@@ -7,6 +7,7 @@ snapshot between two awaits.
 
 from __future__ import annotations
 
+import datetime
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ import structlog
 from monitor.config import Channel, Registry, Source
 from monitor.drift import SourceKey, find_drift
 from monitor.history import History
+from monitor.maintenance import in_maintenance, windows_by_channel
 from monitor.model import Finding, ProbeResult
 from monitor.sharding import shard_key
 
@@ -37,6 +39,7 @@ class ChannelState:
     probes_skipped: int = 0  # test calls not made (budget spent): neither success nor failure
     skipped: ProbeResult | None = None  # the latest skip, while `result` keeps the measurement
     push_received_at: float | None = None  # when the latest push was accepted (epoch s)
+    probes_in_maintenance: int = 0  # counted apart: neither for nor against uptime
 
 
 @dataclass
@@ -72,6 +75,7 @@ class State:
         self.findings: dict[SourceKey, list[Finding]] = {}
         self.reload = ReloadStatus()
         self.started_at = time.time()
+        self.history_errors: list[str] = []  # latest history write errors, for the banner
         self._index()
 
     # --- registry ---------------------------------------------------------------------
@@ -83,6 +87,7 @@ class State:
         self.source_defs: dict[SourceKey, Source] = {
             (org.id, s.id): s for org in self.registry.organizations for s in org.sources
         }
+        self.maintenance_windows = windows_by_channel(self.registry)
         # Results are kept for what this replica probes; definitions for the whole registry.
         self.channels = {
             k: self.channels.get(k, ChannelState())
@@ -128,13 +133,18 @@ class State:
             return
         state.result = result
         state.skipped = None
-        if self.history is not None:
+        planned = self.in_maintenance(key, result.timestamp)
+        if planned:
+            # Planned work: the probe counts neither for nor against uptime; the damped
+            # state still follows it, so the page shows what was measured.
+            state.probes_in_maintenance += 1
+        elif self.history is not None:
             self.history.probe(*key, result.timestamp, result.success, result.duration_seconds)
         if result.success:
-            state.probes_ok += 1
+            state.probes_ok += not planned
             state.successes_in_row, state.failures_in_row = state.successes_in_row + 1, 0
         else:
-            state.probes_failed += 1
+            state.probes_failed += not planned
             state.failures_in_row, state.successes_in_row = state.failures_in_row + 1, 0
         self._damp(key, channel, state, result)
 
@@ -201,6 +211,16 @@ class State:
             log.info("finding_cleared", **finding.to_json())
 
     # --- views --------------------------------------------------------------------------
+
+    def in_maintenance(self, key: ChannelKey, at: float | None = None) -> bool:
+        """Whether channel `key` is inside a maintenance window at `at` (epoch s; now)."""
+        windows = self.maintenance_windows.get(key)
+        if not windows:
+            return False
+        moment = datetime.datetime.fromtimestamp(
+            at if at is not None else time.time(), datetime.UTC
+        )
+        return in_maintenance(windows, moment, self.registry.defaults.timezone)
 
     def all_findings(self) -> list[Finding]:
         return sorted((f for fs in self.findings.values() for f in fs), key=Finding.sort_key)

@@ -18,7 +18,9 @@ from monitor.config import Channel, HoursWindow, Registry
 from monitor.history import History, HistoryHealth, HistoryUnavailable
 from monitor.hours import in_hours
 from monitor.line_state import line_note, measured
+from monitor.maintenance import active_window, window_end, window_text
 from monitor.model import ProbeResult
+from monitor.progress import banners, first_round, heading
 from monitor.state import State
 
 __all__ = ["StatusPageCache", "hours_text", "render_snapshot", "render_status_page", "snapshot"]
@@ -41,7 +43,7 @@ def hours_text(windows: Sequence[HoursWindow]) -> str:
 class _Row:
     org: str
     channel: Channel
-    state: str  # up | down | unknown | deprecated
+    state: str  # up | down | unknown | deprecated | maintenance
     reason: str | None
     open_now: bool
     uptime_24h: float | None
@@ -50,6 +52,7 @@ class _Row:
     note: str | None = None  # for a line nothing dialled: what it is instead of up/down
     measured: bool = True  # False: no uptime figures, no bars (see monitor.line_state)
     screenshot: str | None = None  # what a failed rendered check showed
+    maintenance: str | None = None  # "until 04:00 (sun 02:00–04:00)" inside a window
 
 
 @dataclass(frozen=True)
@@ -62,14 +65,34 @@ class Snapshot:
     channels: list[tuple[str, str, Channel, bool | None, ProbeResult | None]]
     findings: list[dict[str, Any]]
     shown_on: dict[tuple[str, str], list[str]]  # per deprecated channel, sources still showing it
+    planned: dict[tuple[str, str], str]  # channels inside a maintenance window: until when
+    heading: str
+    banners: list[str]  # a rejected registry, history write errors
+    starting: str | None  # the first round's progress while it runs
 
 
 def snapshot(state: State) -> Snapshot:
+    moment = datetime.datetime.now(datetime.UTC)
     channels = [
         (org, ident, state.channel_defs[(org, ident)], current.up, current.result)
         for (org, ident), current in state.channels.items()  # what this replica probes
     ]
-    return Snapshot(state.registry, channels, _findings(state), _deprecated_sources(state))
+    planned = {
+        (org, ident): text
+        for org, ident, *_ in channels
+        if (text := _maintenance_text(state, (org, ident), moment))
+    }
+    progress = first_round(state, time.time())
+    return Snapshot(
+        state.registry,
+        channels,
+        _findings(state),
+        _deprecated_sources(state),
+        planned,
+        heading(state),
+        banners(state),
+        None if progress.done else progress.text(),
+    )
 
 
 def render_status_page(
@@ -110,10 +133,12 @@ def render_snapshot(
     organisations: dict[str, dict[str, list[_Row]]] = {}
     for org, ident, channel, up, result in snap.channels:
         days = daily.get((org, ident), {})
+        planned = snap.planned.get((org, ident))
+        word = _state_word(channel, up)
         row = _Row(
             org,
             channel,
-            _state_word(channel, up),
+            "maintenance" if planned and word != "deprecated" else word,
             _reason(result),
             in_hours(channel.hours, moment, timezone),
             day_ago.get((org, ident)),
@@ -122,6 +147,7 @@ def render_snapshot(
             line_note(channel, result, snap.shown_on.get((org, ident), ())),
             measured(channel),
             _screenshot(result),
+            planned,
         )
         if not row.measured:
             row.state, row.uptime_24h, row.uptime_30d, row.bars = "unmeasured", None, None, []
@@ -132,12 +158,19 @@ def render_snapshot(
         refresh=refresh_seconds,
         generated=datetime.datetime.now(tz).strftime("%Y-%m-%d %H:%M %Z"),
         timezone=timezone,
+        heading=snap.heading,
+        org_names={o.id: o.name or o.id for o in snap.registry.organizations},
+        banners=snap.banners,
+        starting=snap.starting,
         hours_text=hours_text,
         history_problem=problem,
         up=sum(r.state == "up" for o in organisations.values() for s in o.values() for r in s),
         down=sum(r.state == "down" for o in organisations.values() for s in o.values() for r in s),
         not_dialled=sum(
             not r.measured for o in organisations.values() for s in o.values() for r in s
+        ),
+        maintenance=sum(
+            r.state == "maintenance" for o in organisations.values() for s in o.values() for r in s
         ),
     )
 
@@ -199,6 +232,16 @@ class StatusPageCache:
             await self.history.flush()
         snap = snapshot(self.state)
         return await asyncio.to_thread(render_snapshot, snap, self.history, 30, self.health)
+def _maintenance_text(state: State, key: tuple[str, str], moment: datetime.datetime) -> str | None:
+    """`until 04:00 (sun 02:00–04:00)` while the channel is in a window, else None."""
+    timezone = state.registry.defaults.timezone
+    window = active_window(state.maintenance_windows.get(key, ()), moment, timezone)
+    if window is None:
+        return None
+    end = window_end(window, moment, timezone)
+    local_now = moment.astimezone(end.tzinfo)
+    until = f"{end:%H:%M}" if end.date() == local_now.date() else f"{end:%Y-%m-%d %H:%M}"
+    return f"until {until} ({window_text(window, timezone)})"
 
 
 def _state_word(channel: Channel, up: bool | None) -> str:

@@ -20,6 +20,7 @@ from monitor.history import History, HistoryHealth, HistoryUnavailable
 from monitor.hours import in_hours
 from monitor.line_state import line_note, measured
 from monitor.metrics import MonitorMetrics
+from monitor.progress import first_round
 from monitor.state import State
 from monitor.status_page import StatusPageCache, hours_text
 
@@ -45,6 +46,7 @@ class ChannelOut(BaseModel):
     # For a phone line nothing dialled: "number valid · not dialled", or for a deprecated one
     # "switched off · must not be published" (+ where it is still shown); else null.
     note: str | None = None
+    in_maintenance: bool = False  # inside a maintenance window: not judged
 
 
 class FindingOut(BaseModel):
@@ -84,6 +86,8 @@ class Health(BaseModel):
     status: str
     probed: int | None = None
     total: int | None = None
+    message: str | None = None  # while starting: "first round: 4 of 21 channels probed, ..."
+    seconds_left: float | None = None  # while starting: estimate of the first round's rest
 
 
 async def _paced(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
@@ -151,9 +155,16 @@ def create_app(
             s.result is not None for s in state.sources.values()
         )
         total = len(state.channels) + len(state.sources)
-        ready = state.first_round_done()
-        body = Health(status="ready" if ready else "starting", probed=probed, total=total)
-        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+        progress = first_round(state)
+        ready = progress.done
+        body = Health(
+            status="ready" if ready else "starting",
+            probed=probed,
+            total=total,
+            message=None if ready else progress.text(),
+            seconds_left=None if ready else round(progress.seconds_left),
+        )
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if ready else 503)
 
     @app.get(
         "/api/v1/channels",
@@ -305,6 +316,7 @@ def channel_rows(state: State) -> list[ChannelOut]:
                 last_change=current.changed_at,
                 details=result.details if result else {},
                 note=line_note(channel, result, shown_on.get((org, ident), ())),
+                in_maintenance=state.in_maintenance((org, ident)),
             )
         )
     return rows

@@ -110,7 +110,7 @@ def test_browser_shows_down_channel_and_deprecated_number_when_page_loads(
     assert done.returncode == 0, done.stderr
     dom = done.stdout
     assert "Deprecated 8 (800) 234-70-00 still shown on help-contacts" in dom
-    assert "<title>Contact status — 1 down</title>" in dom
+    assert "<title>ozon: contact status — 1 down</title>" in dom
     seller = dom[dom.index('id="ozon-seller-portal"') :]
     assert '<span class="badge down">down</span>' in seller[:2000]
     assert "connect_refused" in seller[:2000]
