@@ -154,7 +154,7 @@ def test_validate_names_the_problem_when_a_window_is_broken(
         load_registry(config)
     issue = raised.value.issues[0]  # a naive start and end are two errors
     assert issue.line == 9
-    assert issue.path.startswith("organizations[0].channels[0].maintenance[0]")
+    assert issue.path.startswith("organizations[acme].channels[site].maintenance[0]")
     assert message in issue.message
 
 
