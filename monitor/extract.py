@@ -55,6 +55,8 @@ _NOT_PHONE_AFTER = re.compile(
 _PHONE_SHAPE = re.compile(r"^\s*(\+|8[\s(-]|8\d{10}$|\(|\d{1,4}[\s.-]\d)")
 # Dates written with digits only: "2024-03-07", "07.03.2024", "2024/03/07".
 _DATE = re.compile(r"^(?:\d{4}([-./])\d{1,2}\1\d{1,2}|\d{1,2}([./])\d{1,2}\2\d{2,4})(?!\d)")
+# The country code and check digits that open an IBAN (ISO 13616): "DE89 ", "RU02 ".
+_IBAN_HEAD = re.compile(r"(?<!\w)[A-Z]{2}\d{2}\s?$")
 _MAX_TEXT_CHARS = 20_000_000
 # Containers pages close explicitly (unlike p, li, td): their depth measures nesting.
 _NESTING_TAG = re.compile(
@@ -277,7 +279,7 @@ def _phone_in(
         if not 7 <= sum(ch.isdigit() for ch in raw) <= 21 or not _PHONE_SHAPE.match(raw):
             continue
         at, stop = start + begin, start + end
-        if _not_a_phone(text, at, stop, raw):
+        if _not_a_phone(text, start, at, stop, raw):
             continue
         budget[0] -= 1
         if budget[0] < 0:
@@ -292,12 +294,18 @@ def _phone_in(
     return None
 
 
-def _not_a_phone(text: str, at: int, stop: int, raw: str) -> bool:
-    """True when the words around `raw` make it an identifier, amount, date or address."""
-    before = text[max(0, at - 40) : at].rpartition("\n")[2]
+def _not_a_phone(text: str, run_start: int, at: int, stop: int, raw: str) -> bool:
+    """True when the words around `raw` make it an identifier, amount, date or address.
+    The tail of a longer digit run (`at` > `run_start`) is read with the run's label, so
+    the last groups of "IBAN DE89 3704 0044 0532 0130 00" are not a phone."""
     if _NOT_PHONE_AFTER.match(text, stop) or _DATE.match(raw):
         return True
-    if not _ID_LABEL.search(before):
+    before = text[max(0, at - 40) : at].rpartition("\n")[2]
+    labelled = _ID_LABEL.search(before)
+    if at > run_start:
+        before_run = text[max(0, run_start - 40) : run_start].rpartition("\n")[2]
+        labelled = labelled or _ID_LABEL.search(before_run) or _IBAN_HEAD.search(before_run)
+    if not labelled:
         return False
     return not (_PHONE_LABEL.search(before) or _PHONE_WRITING.match(raw))
 
