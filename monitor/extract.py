@@ -22,7 +22,7 @@ from monitor.emails import emails_in_mailto, emails_in_text
 from monitor.model import Contacts, PublishedEmail, PublishedPhone
 from monitor.phones import e164, is_placeholder, number_type_name, parse_valid
 from monitor.structured import structured_contacts
-from monitor.visible import PageText, normalise_text, read_html
+from monitor.visible import PageText, mark_lines, normalise_text, read_html
 
 __all__ = ["extract_contacts", "looks_like_html", "normalise_url"]
 
@@ -80,6 +80,7 @@ _CANDIDATE = re.compile(
 )
 _LINK_EXTENSION = re.compile(rf"(?:{_EXTENSION})$", re.I)
 _GAP = re.compile(r"[ \t]+")  # where a run may be cut into a phone and something else
+_MAX_LINKS = 1_000  # distinct tel: and mailto: links read per page
 _MAX_PARSES = 20_000  # per page: a page of digit soup stops here instead of running for minutes
 
 
@@ -99,7 +100,7 @@ def extract_contacts(
     if not html:
         plain = normalise_text(text)
         return _collect(_text_phones(plain, region), _text_emails(plain), frozenset())
-    tree = LexborHTMLParser(_shallow_prefix(text))
+    tree = LexborHTMLParser(mark_lines(_shallow_prefix(text)))
     structured_phones, structured_emails = structured_contacts(tree)
     page = read_html(tree)
     # Visible text first: its wording is the best evidence when a number is also a link.
@@ -168,8 +169,14 @@ def _collect(
 # --- links and structured data ------------------------------------------------------
 
 
+def _first_links(hrefs: Iterable[str], scheme: str) -> list[str]:
+    """The first distinct links of `scheme`: a page of a million links is read in time."""
+    links = dict.fromkeys(h for h in hrefs if h[: len(scheme)].lower() == scheme)
+    return list(links)[:_MAX_LINKS]
+
+
 def _link_phones(hrefs: Iterable[str], region: str) -> Iterator[PublishedPhone]:
-    for href in hrefs:
+    for href in _first_links(hrefs, "tel:"):
         if href.lower().startswith("tel:"):
             phone = _tel_uri_phone(href, region)
             if phone:
@@ -204,7 +211,7 @@ def _without_link_labels(
     """`phones` less the bare numbers that only label a `tel:` link dialling an extension
     of them: "<a href="tel:+74993221877p105">+7 499 322-18-77</a>" publishes доб. 105."""
     labels: Counter[str] = Counter()
-    for href, text in page.tel_labels:
+    for href, text in page.tel_labels[:_MAX_LINKS]:
         link = _tel_uri_phone(href, region)
         if link is not None and link.extension:
             labels.update(p.e164 for p in _text_phones(text, region) if p.extension is None)
@@ -238,7 +245,7 @@ def _structured_emails(values: Iterable[str]) -> Iterator[PublishedEmail]:
 
 
 def _mailto_emails(hrefs: Iterable[str]) -> Iterator[PublishedEmail]:
-    for href in hrefs:
+    for href in _first_links(hrefs, "mailto:"):
         if href.lower().startswith("mailto:"):
             for address, raw in emails_in_mailto(href):
                 yield PublishedEmail(address, raw)
