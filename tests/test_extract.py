@@ -548,3 +548,42 @@ def test_bare_number_kept_when_also_shown_outside_the_link():
 def test_not_a_phone_when_a_date_starts_the_digits(text: str):
     """ISO and dotted dates followed by a time are not phones in any region."""
     assert found(f"<p>{text}</p>", "US")[0] == set()
+
+
+def test_extract_lists_hidden_contacts_apart_when_page_hides_some(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """`extract --format json` keeps phones/emails as published and adds `hidden`."""
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<p>8 800 555-89-82</p><div style='display:none'>8 (800) 234-70-00, old@ozon-torg.ru</div>",
+        encoding="utf-8",
+    )
+    assert main(["extract", str(path), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [p["e164"] for p in data["phones"]] == ["+78005558982"]
+    assert data["emails"] == []
+    assert data["hidden"] == {
+        "phones": [
+            {
+                "e164": "+78002347000",
+                "extension": None,
+                "raw": "8 (800) 234-70-00",
+                "number_type": "toll_free",
+                "visible": False,
+            }
+        ],
+        "emails": [{"address": "old@ozon-torg.ru", "raw": "old@ozon-torg.ru", "visible": False}],
+    }
+
+
+def test_extract_table_marks_hidden_contacts_when_page_hides_some(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """The table names hidden contacts as such."""
+    path = tmp_path / "page.html"
+    path.write_text("<p>8 800 555-89-82</p><template>8 (800) 234-70-00</template>")
+    assert main(["extract", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "hidden phone" in out
+    assert "+78002347000" in out
