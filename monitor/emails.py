@@ -37,8 +37,12 @@ _ASSET_DOMAIN = re.compile(r"^\d+(?:\.\d+)?x\.", re.I)
 
 _LOCAL = r"[^\W_][\w!#$%&'*+=?^~.-]{0,63}"
 _LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
-_TLD = r"(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
-_EMAIL = re.compile(rf"(?<![\w.+-]){_LOCAL}@(?:{_LABEL}\.)+{_TLD}(?![\w-])", re.I)
+# A suffix ends where its script does: "info@acme.ruПишите" is info@acme.ru.
+_TLD = (
+    r"(?:xn--[a-z0-9-]{1,59}|[a-z]{2,63}(?![a-z0-9-])|[а-яё]{2,63}(?![а-яё0-9-])"
+    r"|[^\W\d_]{2,63}(?![\w-]))"
+)
+_EMAIL = re.compile(rf"(?<![\w.+-]){_LOCAL}@(?:{_LABEL}\.)+{_TLD}", re.I)
 # What people write instead of "@" and "." so that harvesters miss it but readers do not.
 _AT = r"\s*[\[({<]\s*(?:at|собака|эт)\s*[\])}>]\s*"
 _DOT = r"(?:\s*[\[({<]\s*(?:dot|точка)\s*[\])}>]\s*|\.)"

@@ -73,9 +73,12 @@ _EXTENSION = (
     r"|ext(?:ension|n)?|x|#)\s{0,2}[.:]?\s{0,3}(?P<extension>\d{1,6})\)?"
 )
 # A run that may be a phone: digits with the separators people put between them, and an
-# extension. Bounded repetition keeps the scan linear in the size of the page.
+# extension. Bounded repetition keeps the scan linear in the size of the page. Latin
+# letters or digits glued to it make it part of a code; Cyrillic words glued to it are
+# inline text a reader tells apart ("8 800 234-70-00Звоните" from adjacent spans).
 _CANDIDATE = re.compile(
-    rf"(?<![\w+/-])(?P<number>\+?\(?\d[\d \t().-]{{5,24}}\d)(?:{_EXTENSION})?(?![\w/])",
+    rf"(?<![0-9A-Za-z_+/-])(?P<number>\+?\(?\d[\d \t().-]{{5,24}}\d)(?:{_EXTENSION})?"
+    r"(?![0-9A-Za-z_/])",
     re.I,
 )
 _LINK_EXTENSION = re.compile(rf"(?:{_EXTENSION})$", re.I)

@@ -587,3 +587,29 @@ def test_extract_table_marks_hidden_contacts_when_page_hides_some(
     out = capsys.readouterr().out
     assert "hidden phone" in out
     assert "+78002347000" in out
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p><span>8 (800) 234-70-00</span><span>Звоните</span></p>",
+        "<p><b>Тел.</b><span>8 (800) 234-70-00</span></p>",
+        "<p>Горячая линия8 (800) 234-70-00</p>",
+    ],
+)
+def test_number_read_when_inline_words_touch_it(html: str):
+    """Cyrillic words glued to a number by inline markup do not hide it."""
+    assert found(html)[0] == {("+78002347000", None)}
+
+
+def test_email_ends_where_its_suffix_script_ends_when_a_word_follows():
+    """ "info@lesnoy-dom.ruПишите" from adjacent spans is info@lesnoy-dom.ru."""
+    assert found("<p><span>info@lesnoy-dom.ru</span><span>Пишите</span></p>")[1] == {
+        "info@lesnoy-dom.ru"
+    }
+
+
+@pytest.mark.parametrize("text", ["AB12345678CD", "SN8800555898x", "KX-88005558982Z"])
+def test_not_a_phone_when_latin_code_surrounds_the_digits(text: str):
+    """Digits inside a Latin product or serial code are not a phone."""
+    assert found(f"<p>{text}</p>")[0] == set()
