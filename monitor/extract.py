@@ -84,7 +84,7 @@ _CANDIDATE = re.compile(
 _LINK_EXTENSION = re.compile(rf"(?:{_EXTENSION})$", re.I)
 _GAP = re.compile(r"[ \t]+")  # where a run may be cut into a phone and something else
 _MAX_LINKS = 1_000  # distinct tel: and mailto: links read per page
-_MAX_PARSES = 20_000  # per page: a page of digit soup stops here instead of running for minutes
+_MAX_PARSES = 10_000  # per page: a page of digit soup stops here instead of running for minutes
 
 
 def looks_like_html(text: str, content_type: str | None = None) -> bool:
