@@ -458,10 +458,11 @@ def test_no_active_missing_when_registered_email_is_written_as_pages_write_it(
     """An address behind Cloudflare's protection, obfuscated or in a mailto: list is shown."""
     body = f"<p>8 800 555-89-82</p><p>B2B: {shown.format(cfemail('b2b@ozon-torg.ru'))}</p>"
     findings = drift_json(http_server, dns_port, tmp_path, capsys, body, [REGISTERED_EMAIL])
-    assert [
-        (f["type"], f["contact"]) for f in findings if f["type"] != "unregistered_published"
-    ] == []
-    assert {f["contact"] for f in findings} <= {"sales@ozon-torg.ru"}
+    # No active_missing for b2b@; the unregistered sales@ beside it may be reported.
+    assert [(f["type"], f["contact"]) for f in findings] in (
+        [],
+        [("unregistered_published", "sales@ozon-torg.ru")],
+    )
 
 
 def test_no_active_missing_when_registered_idn_email_is_on_a_windows_1251_page(
