@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import phonenumbers
@@ -119,22 +120,24 @@ def extract_contacts(
         for href in page.links
         if not href.lower().startswith(("tel:", "mailto:", "javascript:"))
     )
-    contacts = _collect(phones, emails, absolute)
-    shown_phones = {(p.e164, p.extension) for p in contacts.phones}
-    shown_emails = {e.address for e in contacts.emails}
+    return _with_hidden(_collect(phones, emails, absolute), hidden_phones, hidden_emails)
+
+
+def _with_hidden(
+    shown: Contacts, phones: Iterable[PublishedPhone], emails: Iterable[PublishedEmail]
+) -> Contacts:
+    """`shown` plus the hidden contacts it does not also show, marked `visible=False`."""
+    shown_phones = {(p.e164, p.extension) for p in shown.phones}
+    shown_emails = {e.address for e in shown.emails}
     hidden = _collect(
-        (p for p in hidden_phones if (p.e164, p.extension) not in shown_phones),
-        (e for e in hidden_emails if e.address not in shown_emails),
+        (p for p in phones if (p.e164, p.extension) not in shown_phones),
+        (e for e in emails if e.address not in shown_emails),
         frozenset(),
     )
-    return Contacts(
-        contacts.phones,
-        contacts.emails,
-        absolute,
-        tuple(
-            PublishedPhone(p.e164, p.extension, p.raw, p.number_type, False) for p in hidden.phones
-        ),
-        tuple(PublishedEmail(e.address, e.raw, False) for e in hidden.emails),
+    return replace(
+        shown,
+        hidden_phones=tuple(replace(p, visible=False) for p in hidden.phones),
+        hidden_emails=tuple(replace(e, visible=False) for e in hidden.emails),
     )
 
 
@@ -173,17 +176,17 @@ def _collect(
 
 
 def _first_links(hrefs: Iterable[str], scheme: str) -> list[str]:
-    """The first distinct links of `scheme`: a page of a million links is read in time."""
+    """The first distinct links of `scheme` ("tel:"): a page of a million links is read in
+    time."""
     links = dict.fromkeys(h for h in hrefs if h[: len(scheme)].lower() == scheme)
     return list(links)[:_MAX_LINKS]
 
 
 def _link_phones(hrefs: Iterable[str], region: str) -> Iterator[PublishedPhone]:
     for href in _first_links(hrefs, "tel:"):
-        if href.lower().startswith("tel:"):
-            phone = _tel_uri_phone(href, region)
-            if phone:
-                yield phone
+        phone = _tel_uri_phone(href, region)
+        if phone:
+            yield phone
 
 
 def _tel_uri_phone(href: str, region: str) -> PublishedPhone | None:
