@@ -66,6 +66,8 @@ _NESTING_TAG = re.compile(
     re.I,
 )
 _MAX_NESTING = 500
+_ANY_TAG = re.compile(r"<[A-Za-z]")
+_MAX_TAGS = 100_000  # real pages have 1,000-30,000 elements
 
 # An extension as people write it after a number: ", доб. 76077", "(доб. 76077)",
 # "доб.76077", "вн. 410", "доп. 512", "добавочный 600", "ext. 12", "x12", "#12".
@@ -142,8 +144,13 @@ def _with_hidden(
 
 
 def _shallow_prefix(html: str) -> str:
-    """`html` up to where its nesting gets deeper than any real page's: the parser's work
-    grows with depth times tags, so 5 MB of "<div>" would take minutes."""
+    """`html` up to where its nesting gets deeper than any real page's (the parser's work
+    grows with depth times tags, so 5 MB of "<div>" would take minutes), and up to its
+    100,000th tag (a tree costs ~150 bytes a node: 5 MB of "<br>" would hold 170 MB)."""
+    for count, tag in enumerate(_ANY_TAG.finditer(html)):
+        if count >= _MAX_TAGS:
+            html = html[: tag.start()]
+            break
     depth = 0
     for tag in _NESTING_TAG.finditer(html):
         depth = max(0, depth - 1) if tag.group(1) else depth + 1
