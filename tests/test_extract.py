@@ -613,3 +613,15 @@ def test_email_ends_where_its_suffix_script_ends_when_a_word_follows():
 def test_not_a_phone_when_latin_code_surrounds_the_digits(text: str):
     """Digits inside a Latin product or serial code are not a phone."""
     assert found(f"<p>{text}</p>")[0] == set()
+
+
+def test_windows_1251_assumed_when_page_declares_nothing_and_is_not_utf8():
+    """An undeclared windows-1251 page reads as a browser set up for Russian reads it."""
+    body = ENCODED_PAGE.encode("cp1251")
+    assert encoding_of(body) == ("cp1251", 0)
+    assert contacts_of_bytes(body)[1] == {"info@почта.рф"}
+
+
+def test_utf8_assumed_when_page_declares_nothing_and_is_utf8():
+    """Undeclared UTF-8 stays UTF-8."""
+    assert encoding_of(ENCODED_PAGE.encode()) == ("utf-8", 0)
