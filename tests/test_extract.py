@@ -625,3 +625,9 @@ def test_windows_1251_assumed_when_page_declares_nothing_and_is_not_utf8():
 def test_utf8_assumed_when_page_declares_nothing_and_is_utf8():
     """Undeclared UTF-8 stays UTF-8."""
     assert encoding_of(ENCODED_PAGE.encode()) == ("utf-8", 0)
+
+
+@pytest.mark.parametrize("vanity", ["8 800 555-55-55", "+7 (495) 777-77-77", "8 800 200-00-00"])
+def test_vanity_number_kept_when_its_digits_repeat(vanity: str):
+    """Real vanity numbers are not input masks."""
+    assert len(found(f"<p>Звоните: {vanity}</p>")[0]) == 1
