@@ -58,6 +58,7 @@ _MAX_MAILTO_ADDRESSES = 50
 _MAX_CANDIDATES = 5_000  # per text: validation is ~25 µs each, a page of "@" stays bounded
 
 
+@lru_cache(maxsize=16_384)  # drift asks for every registry address at every scan
 def canonical_email(address: str) -> str | None:
     """`address` lower-cased with its domain in Unicode (IDNA 2008), or None when it is not
     a published mailbox: bad syntax, no public suffix, an asset name or a reserved domain.
