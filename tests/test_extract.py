@@ -631,3 +631,16 @@ def test_utf8_assumed_when_page_declares_nothing_and_is_utf8():
 def test_vanity_number_kept_when_its_digits_repeat(vanity: str):
     """Real vanity numbers are not input masks."""
     assert len(found(f"<p>Звоните: {vanity}</p>")[0]) == 1
+
+
+def test_structured_tel_and_mailto_values_read_when_written_as_uris():
+    """JSON-LD and h-card values may be tel:/mailto: URIs, with an extension."""
+    html = (
+        '<script type="application/ld+json">{"telephone": "tel:+7-495-215-24-08;ext=12",'
+        ' "email": ["mailto:Sales@Lesnoy-Dom.ru"]}</script>'
+        '<div class="h-card"><a class="p-tel" href="tel:+78005558982">позвонить</a></div>'
+    )
+    assert found(html) == (
+        {("+74952152408", "12"), ("+78005558982", None)},
+        {"sales@lesnoy-dom.ru"},
+    )
