@@ -2,9 +2,10 @@
 
 Precedence as browsers apply it: a byte order mark, then the charset of the Content-Type
 header, then a `<meta charset>` or `<meta http-equiv="Content-Type">` in the head, else
-UTF-8. Labels are WHATWG labels (`webencodings`): `iso-8859-1` and `latin1` decode as
-windows-1252, `gb2312` as GBK, `x-cp1251` as windows-1251; a page that says UTF-16 in
-ASCII bytes is read as UTF-8. The meta is looked for in the whole head, not only its first
+UTF-8 if the bytes are UTF-8, else windows-1251 (a Russian browser's default). Labels
+are WHATWG labels (`webencodings`): `iso-8859-1` and `latin1` decode as windows-1252,
+`gb2312` as GBK, `x-cp1251` as windows-1251; a page that says UTF-16 in ASCII bytes is
+read as UTF-8. The meta is looked for in the whole head, not only its first
 1024 bytes: browsers that meet it later re-decode the page (Firefox reloads, Chromium
 switches), so a `<meta charset>` after a long `<style>` still rules what is shown.
 """
@@ -45,7 +46,19 @@ def encoding_of(body: bytes, content_type: str | None = None) -> tuple[str, int]
             return name, len(bom)
     header = _HEADER_CHARSET.search((content_type or "").encode("latin-1", "replace"))
     declared = _codec(header.group(1)) if header else None
-    return declared or _meta_encoding(body) or "utf-8", 0
+    return declared or _meta_encoding(body) or _undeclared(body), 0
+
+
+def _undeclared(body: bytes) -> str:
+    """UTF-8 when the bytes are UTF-8, else windows-1251: the fallback a browser set up for
+    Russian uses (HTML §13.2.3.3, "suggested default encoding" for the `ru` locale)."""
+    try:
+        body[:_HEAD_BYTES].decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A character cut at the end of the sample is not an error of the page.
+        if exc.start < min(len(body), _HEAD_BYTES) - 4:
+            return "cp1251"
+    return "utf-8"
 
 
 def _meta_encoding(body: bytes) -> str | None:

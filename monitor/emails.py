@@ -10,7 +10,7 @@ its domain is not reserved for examples and tests (RFC 2606, RFC 6761).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from urllib.parse import parse_qsl, unquote
 
@@ -37,8 +37,12 @@ _ASSET_DOMAIN = re.compile(r"^\d+(?:\.\d+)?x\.", re.I)
 
 _LOCAL = r"[^\W_][\w!#$%&'*+=?^~.-]{0,63}"
 _LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
-_TLD = r"(?:[^\W\d_]{2,63}|xn--[a-z0-9-]{1,59})"
-_EMAIL = re.compile(rf"(?<![\w.+-]){_LOCAL}@(?:{_LABEL}\.)+{_TLD}(?![\w-])", re.I)
+# A suffix ends where its script does: "info@acme.ruПишите" is info@acme.ru.
+_TLD = (
+    r"(?:xn--[a-z0-9-]{1,59}|[a-z]{2,63}(?![a-z0-9-])|[а-яё]{2,63}(?![а-яё0-9-])"
+    r"|[^\W\d_]{2,63}(?![\w-]))"
+)
+_EMAIL = re.compile(rf"(?<![\w.+-]){_LOCAL}@(?:{_LABEL}\.)+{_TLD}", re.I)
 # What people write instead of "@" and "." so that harvesters miss it but readers do not.
 _AT = r"\s*[\[({<]\s*(?:at|собака|эт)\s*[\])}>]\s*"
 _DOT = r"(?:\s*[\[({<]\s*(?:dot|точка)\s*[\])}>]\s*|\.)"
@@ -47,9 +51,14 @@ _OBFUSCATED = re.compile(
     re.I,
 )
 _OBFUSCATED_DOT = re.compile(_DOT, re.I)
+_AT_SIGN = re.compile("@")
+_AT_WORD = re.compile(_AT, re.I)
+_MAX_MAILTO_CHARS = 10_000
+_MAX_MAILTO_ADDRESSES = 50
 _MAX_CANDIDATES = 5_000  # per text: validation is ~25 µs each, a page of "@" stays bounded
 
 
+@lru_cache(maxsize=16_384)  # drift asks for every registry address at every scan
 def canonical_email(address: str) -> str | None:
     """`address` lower-cased with its domain in Unicode (IDNA 2008), or None when it is not
     a published mailbox: bad syntax, no public suffix, an asset name or a reserved domain.
@@ -87,38 +96,48 @@ def is_placeholder_domain(domain: str) -> bool:
 def emails_in_text(text: str) -> Iterator[tuple[str, str]]:
     """(canonical address, raw text) for each address a reader sees in `text`, plain or
     obfuscated with [at]/[dot] (and their Russian forms), in order of appearance."""
-    found: list[tuple[int, str, str]] = []
-    for count, match in enumerate(_EMAIL.finditer(text)):
-        if count >= _MAX_CANDIDATES:
-            break
-        address = canonical_email(match.group())
-        if address:
-            found.append((match.start(), address, match.group()))
-    if "[" in text or "(" in text or "{" in text or "<" in text:
-        found += _obfuscated(text)
+    found = list(_around(text, _AT_SIGN, _EMAIL, lambda m: m.group()))
+    found += _around(text, _AT_WORD, _OBFUSCATED, _deobfuscated)
     for _, address, raw in sorted(found, key=lambda item: item[0]):
         yield address, raw
 
 
-def _obfuscated(text: str) -> Iterator[tuple[int, str, str]]:
-    for count, match in enumerate(_OBFUSCATED.finditer(text)):
+def _around(
+    text: str,
+    anchor: re.Pattern[str],
+    pattern: re.Pattern[str],
+    spelled: Callable[[re.Match[str]], str],
+) -> Iterator[tuple[int, str, str]]:
+    """Matches of `pattern` that cover an `anchor` ("@", "[at]"), looked for only in a
+    window around each anchor: a page of digits or words without one costs nothing."""
+    end = 0
+    for count, at in enumerate(anchor.finditer(text)):
         if count >= _MAX_CANDIDATES:
             return
-        domain = _OBFUSCATED_DOT.sub(".", match.group("domain"))
-        address = canonical_email(f"{match.group('local')}@{domain}")
+        if at.start() < end:
+            continue
+        match = pattern.search(text, max(end, at.start() - 65), at.end() + 255)
+        if match is None or not match.start() <= at.start() < match.end():
+            continue
+        end = match.end()
+        address = canonical_email(spelled(match))
         if address:
             yield match.start(), address, match.group()
+
+
+def _deobfuscated(match: re.Match[str]) -> str:
+    return f"{match.group('local')}@{_OBFUSCATED_DOT.sub('.', match.group('domain'))}"
 
 
 def emails_in_mailto(href: str) -> Iterator[tuple[str, str]]:
     """Addresses of a `mailto:` URI (RFC 6068): several comma-separated ones, and those in
     `to=`/`cc=` fields; `subject=` and the rest are not addresses."""
     target, _, query = href.strip()[len("mailto:") :].partition("?")
-    raws = unquote(target).split(",")
+    raws = unquote(target[:_MAX_MAILTO_CHARS]).split(",")
     for key, value in parse_qsl(query, keep_blank_values=False):
         if key.lower() in ("to", "cc"):
             raws += value.split(",")
-    for raw in raws:
+    for raw in raws[:_MAX_MAILTO_ADDRESSES]:
         address = canonical_email(raw.strip())
         if address:
             yield address, raw.strip()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 import phonenumbers
@@ -22,7 +23,7 @@ from monitor.emails import emails_in_mailto, emails_in_text
 from monitor.model import Contacts, PublishedEmail, PublishedPhone
 from monitor.phones import e164, is_placeholder, number_type_name, parse_valid
 from monitor.structured import structured_contacts
-from monitor.visible import PageText, normalise_text, read_html
+from monitor.visible import PageText, mark_lines, normalise_text, read_html
 
 __all__ = ["extract_contacts", "looks_like_html", "normalise_url"]
 
@@ -55,6 +56,8 @@ _NOT_PHONE_AFTER = re.compile(
 _PHONE_SHAPE = re.compile(r"^\s*(\+|8[\s(-]|8\d{10}$|\(|\d{1,4}[\s.-]\d)")
 # Dates written with digits only: "2024-03-07", "07.03.2024", "2024/03/07".
 _DATE = re.compile(r"^(?:\d{4}([-./])\d{1,2}\1\d{1,2}|\d{1,2}([./])\d{1,2}\2\d{2,4})(?!\d)")
+# The country code and check digits that open an IBAN (ISO 13616): "DE89 ", "RU02 ".
+_IBAN_HEAD = re.compile(r"(?<!\w)[A-Z]{2}\d{2}\s?$")
 _MAX_TEXT_CHARS = 20_000_000
 # Containers pages close explicitly (unlike p, li, td): their depth measures nesting.
 _NESTING_TAG = re.compile(
@@ -63,6 +66,8 @@ _NESTING_TAG = re.compile(
     re.I,
 )
 _MAX_NESTING = 500
+_ANY_TAG = re.compile(r"<[A-Za-z]")
+_MAX_TAGS = 100_000  # real pages have 1,000-30,000 elements
 
 # An extension as people write it after a number: ", доб. 76077", "(доб. 76077)",
 # "доб.76077", "вн. 410", "доп. 512", "добавочный 600", "ext. 12", "x12", "#12".
@@ -71,14 +76,18 @@ _EXTENSION = (
     r"|ext(?:ension|n)?|x|#)\s{0,2}[.:]?\s{0,3}(?P<extension>\d{1,6})\)?"
 )
 # A run that may be a phone: digits with the separators people put between them, and an
-# extension. Bounded repetition keeps the scan linear in the size of the page.
+# extension. Bounded repetition keeps the scan linear in the size of the page. Latin
+# letters or digits glued to it make it part of a code; Cyrillic words glued to it are
+# inline text a reader tells apart ("8 800 234-70-00Звоните" from adjacent spans).
 _CANDIDATE = re.compile(
-    rf"(?<![\w+/-])(?P<number>\+?\(?\d[\d \t().-]{{5,24}}\d)(?:{_EXTENSION})?(?![\w/])",
+    rf"(?<![0-9A-Za-z_+/-])(?P<number>\+?\(?\d[\d \t().-]{{5,24}}\d)(?:{_EXTENSION})?"
+    r"(?![0-9A-Za-z_/])",
     re.I,
 )
 _LINK_EXTENSION = re.compile(rf"(?:{_EXTENSION})$", re.I)
 _GAP = re.compile(r"[ \t]+")  # where a run may be cut into a phone and something else
-_MAX_PARSES = 20_000  # per page: a page of digit soup stops here instead of running for minutes
+_MAX_LINKS = 1_000  # distinct tel: and mailto: links read per page
+_MAX_PARSES = 10_000  # per page: a page of digit soup stops here instead of running for minutes
 
 
 def looks_like_html(text: str, content_type: str | None = None) -> bool:
@@ -97,7 +106,7 @@ def extract_contacts(
     if not html:
         plain = normalise_text(text)
         return _collect(_text_phones(plain, region), _text_emails(plain), frozenset())
-    tree = LexborHTMLParser(_shallow_prefix(text))
+    tree = LexborHTMLParser(mark_lines(_shallow_prefix(text)))
     structured_phones, structured_emails = structured_contacts(tree)
     page = read_html(tree)
     # Visible text first: its wording is the best evidence when a number is also a link.
@@ -113,28 +122,35 @@ def extract_contacts(
         for href in page.links
         if not href.lower().startswith(("tel:", "mailto:", "javascript:"))
     )
-    contacts = _collect(phones, emails, absolute)
-    shown_phones = {(p.e164, p.extension) for p in contacts.phones}
-    shown_emails = {e.address for e in contacts.emails}
+    return _with_hidden(_collect(phones, emails, absolute), hidden_phones, hidden_emails)
+
+
+def _with_hidden(
+    shown: Contacts, phones: Iterable[PublishedPhone], emails: Iterable[PublishedEmail]
+) -> Contacts:
+    """`shown` plus the hidden contacts it does not also show, marked `visible=False`."""
+    shown_phones = {(p.e164, p.extension) for p in shown.phones}
+    shown_emails = {e.address for e in shown.emails}
     hidden = _collect(
-        (p for p in hidden_phones if (p.e164, p.extension) not in shown_phones),
-        (e for e in hidden_emails if e.address not in shown_emails),
+        (p for p in phones if (p.e164, p.extension) not in shown_phones),
+        (e for e in emails if e.address not in shown_emails),
         frozenset(),
     )
-    return Contacts(
-        contacts.phones,
-        contacts.emails,
-        absolute,
-        tuple(
-            PublishedPhone(p.e164, p.extension, p.raw, p.number_type, False) for p in hidden.phones
-        ),
-        tuple(PublishedEmail(e.address, e.raw, False) for e in hidden.emails),
+    return replace(
+        shown,
+        hidden_phones=tuple(replace(p, visible=False) for p in hidden.phones),
+        hidden_emails=tuple(replace(e, visible=False) for e in hidden.emails),
     )
 
 
 def _shallow_prefix(html: str) -> str:
-    """`html` up to where its nesting gets deeper than any real page's: the parser's work
-    grows with depth times tags, so 5 MB of "<div>" would take minutes."""
+    """`html` up to where its nesting gets deeper than any real page's (the parser's work
+    grows with depth times tags, so 5 MB of "<div>" would take minutes), and up to its
+    100,000th tag (a tree costs ~150 bytes a node: 5 MB of "<br>" would hold 170 MB)."""
+    for count, tag in enumerate(_ANY_TAG.finditer(html)):
+        if count >= _MAX_TAGS:
+            html = html[: tag.start()]
+            break
     depth = 0
     for tag in _NESTING_TAG.finditer(html):
         depth = max(0, depth - 1) if tag.group(1) else depth + 1
@@ -166,12 +182,18 @@ def _collect(
 # --- links and structured data ------------------------------------------------------
 
 
+def _first_links(hrefs: Iterable[str], scheme: str) -> list[str]:
+    """The first distinct links of `scheme` ("tel:"): a page of a million links is read in
+    time."""
+    links = dict.fromkeys(h for h in hrefs if h[: len(scheme)].lower() == scheme)
+    return list(links)[:_MAX_LINKS]
+
+
 def _link_phones(hrefs: Iterable[str], region: str) -> Iterator[PublishedPhone]:
-    for href in hrefs:
-        if href.lower().startswith("tel:"):
-            phone = _tel_uri_phone(href, region)
-            if phone:
-                yield phone
+    for href in _first_links(hrefs, "tel:"):
+        phone = _tel_uri_phone(href, region)
+        if phone:
+            yield phone
 
 
 def _tel_uri_phone(href: str, region: str) -> PublishedPhone | None:
@@ -202,7 +224,7 @@ def _without_link_labels(
     """`phones` less the bare numbers that only label a `tel:` link dialling an extension
     of them: "<a href="tel:+74993221877p105">+7 499 322-18-77</a>" publishes доб. 105."""
     labels: Counter[str] = Counter()
-    for href, text in page.tel_labels:
+    for href, text in page.tel_labels[:_MAX_LINKS]:
         link = _tel_uri_phone(href, region)
         if link is not None and link.extension:
             labels.update(p.e164 for p in _text_phones(text, region) if p.extension is None)
@@ -236,7 +258,7 @@ def _structured_emails(values: Iterable[str]) -> Iterator[PublishedEmail]:
 
 
 def _mailto_emails(hrefs: Iterable[str]) -> Iterator[PublishedEmail]:
-    for href in hrefs:
+    for href in _first_links(hrefs, "mailto:"):
         if href.lower().startswith("mailto:"):
             for address, raw in emails_in_mailto(href):
                 yield PublishedEmail(address, raw)
@@ -277,7 +299,7 @@ def _phone_in(
         if not 7 <= sum(ch.isdigit() for ch in raw) <= 21 or not _PHONE_SHAPE.match(raw):
             continue
         at, stop = start + begin, start + end
-        if _not_a_phone(text, at, stop, raw):
+        if _not_a_phone(text, start, at, stop, raw):
             continue
         budget[0] -= 1
         if budget[0] < 0:
@@ -292,12 +314,18 @@ def _phone_in(
     return None
 
 
-def _not_a_phone(text: str, at: int, stop: int, raw: str) -> bool:
-    """True when the words around `raw` make it an identifier, amount, date or address."""
-    before = text[max(0, at - 40) : at].rpartition("\n")[2]
+def _not_a_phone(text: str, run_start: int, at: int, stop: int, raw: str) -> bool:
+    """True when the words around `raw` make it an identifier, amount, date or address.
+    The tail of a longer digit run (`at` > `run_start`) is read with the run's label, so
+    the last groups of "IBAN DE89 3704 0044 0532 0130 00" are not a phone."""
     if _NOT_PHONE_AFTER.match(text, stop) or _DATE.match(raw):
         return True
-    if not _ID_LABEL.search(before):
+    before = text[max(0, at - 40) : at].rpartition("\n")[2]
+    labelled = _ID_LABEL.search(before)
+    if at > run_start:
+        before_run = text[max(0, run_start - 40) : run_start].rpartition("\n")[2]
+        labelled = labelled or _ID_LABEL.search(before_run) or _IBAN_HEAD.search(before_run)
+    if not labelled:
         return False
     return not (_PHONE_LABEL.search(before) or _PHONE_WRITING.match(raw))
 

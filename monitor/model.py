@@ -64,8 +64,12 @@ class Contacts:
 
 
 def _phone_json(phone: PublishedPhone) -> dict[str, Any]:
-    data = {"e164": phone.e164, "extension": phone.extension, "raw": phone.raw}
-    data["number_type"] = phone.number_type
+    data: dict[str, Any] = {
+        "e164": phone.e164,
+        "extension": phone.extension,
+        "raw": phone.raw,
+        "number_type": phone.number_type,
+    }
     return data if phone.visible else {**data, "visible": False}
 
 

@@ -38,11 +38,12 @@ def parse_valid(text: str, region: str) -> phonenumbers.PhoneNumber | None:
 
 def is_placeholder(number: phonenumbers.PhoneNumber) -> bool:
     """True for the input masks and form hints pages show instead of a number:
-    `+7 (999) 999-99-99`, `8 (900) 000-00-00`, `+7 (999) 123-45-67` — a subscriber part
-    (the last seven digits) of one repeated digit, or the run 1234567 after a code that
-    is itself a mask (999, 000)."""
+    `+7 (999) 999-99-99`, `8 (900) 000-00-00`, `+7 (999) 123-45-67` — a national number of
+    one repeated digit, a subscriber part (the last seven digits) of zeros or nines, or the
+    run 1234567 after a code that is itself a mask (999, 000). Vanity numbers such as
+    `8 800 555-55-55` are real and stay numbers."""
     national = str(number.national_number)
     code, subscriber = national[:-7], national[-7:]
-    if len(set(subscriber)) == 1:
+    if len(set(national)) == 1 or subscriber in ("0000000", "9999999"):
         return True
     return subscriber == "1234567" and len(set(code)) <= 1

@@ -142,6 +142,17 @@ def contacts_table(contacts: Contacts) -> str:
         for p in contacts.phones
     ]
     rows += [("email", e.address, "-", e.raw) for e in contacts.emails]
+    # Hidden contacts are not published; listed so a maintainer sees why one was left out.
+    rows += [
+        (
+            "hidden phone",
+            p.e164 + (f" ext. {p.extension}" if p.extension else ""),
+            p.number_type,
+            p.raw,
+        )
+        for p in contacts.hidden_phones
+    ]
+    rows += [("hidden email", e.address, "-", e.raw) for e in contacts.hidden_emails]
     if not rows:
         return "no contacts found"
     return table(("KIND", "CONTACT", "TYPE", "AS SHOWN"), rows)

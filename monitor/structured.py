@@ -36,10 +36,10 @@ def structured_contacts(tree: LexborHTMLParser) -> tuple[list[str], list[str]]:
         if "ld+json" in (script.attributes.get("type") or "").lower():
             for data in _json_values(script.text(deep=True) or ""):
                 _collect(data, phones, emails, 0)
-    for node in tree.css(_MICRODATA):
+    for node in tree.css(_MICRODATA)[:_MAX_VALUES]:
         prop = (node.attributes.get("itemprop") or "").lower()
         (emails if "email" in prop.split() else phones).append(_node_value(node))
-    for node in tree.css(_HCARD):
+    for node in tree.css(_HCARD)[:_MAX_VALUES]:
         classes = (node.attributes.get("class") or "").split()
         is_email = "email" in classes or "u-email" in classes or "p-email" in classes
         (emails if is_email else phones).append(_node_value(node))

@@ -18,16 +18,22 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from monitor.emails import decode_cfemail
 
-__all__ = ["PageText", "normalise_text", "read_html"]
+__all__ = ["PageText", "mark_lines", "normalise_text", "read_html"]
 
 _NOT_SHOWN = ["script", "style", "head", "title", "svg", "iframe", "object", "select"]
-_BLOCKS = (
-    "address, article, aside, blockquote, dd, details, dialog, div, dl, dt, fieldset, "
-    "figcaption, figure, footer, form, h1, h2, h3, h4, h5, h6, header, hgroup, li, main, "
-    "nav, ol, option, p, pre, section, summary, table, tbody, td, tfoot, th, thead, tr, ul, "
-    "button, label, textarea, caption, menu, center"
+# Tags at which a browser starts a new line (blocks, cells, list items) and <br>, <hr>.
+_LINE_TAG = re.compile(
+    r"<(?=/?(?:address|article|aside|blockquote|br|button|caption|center|dd|details|dialog"
+    r"|div|dl|dt|fieldset|figcaption|figure|footer|form|h[1-6]|header|hgroup|hr|label|li|main"
+    r"|menu|nav|ol|option|p|pre|section|summary|table|tbody|td|textarea|tfoot|th|thead|tr|ul)"
+    r"[\s/>])",
+    re.I,
 )
-_HIDING = "[hidden], [style], template, noscript"
+_HIDING = (
+    '[hidden], [style*="none" i], [style*="hidden" i], [style*="collapse" i], template, noscript'
+)
+_MAX_TEL_LABELS = 1_000
+_MAX_HIDDEN_READ = 1_000  # hidden blocks whose text is kept; the rest are only removed
 _HIDDEN_STYLE = re.compile(
     r"(?:^|;)\s*(?:display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse))", re.I
 )
@@ -60,33 +66,33 @@ def normalise_text(text: str) -> str:
     return text.translate(_TRANSLATION)
 
 
+def mark_lines(html: str) -> str:
+    """`html` with a newline before every tag at which a browser breaks the line, so the
+    parsed text has one line per rendered line (one pass over the source, in C)."""
+    return _LINE_TAG.sub("\n<", html)
+
+
 def read_html(tree: LexborHTMLParser) -> PageText:
-    """Visible and hidden text and links of a parsed page; the tree is consumed."""
+    """Visible and hidden text and links of a page parsed from `mark_lines(html)`; the
+    tree is consumed."""
     _reveal_cloudflare_emails(tree)
-    for node in tree.css(_BLOCKS):
-        node.insert_before("\n")
-        node.insert_after("\n")
-    for node in tree.css("br, hr"):
-        node.insert_after("\n")
     page = PageText()
     hidden_parts: list[str] = []
-    for node in _outermost(list(_hidden_nodes(tree))):
-        hidden_parts.append(_hidden_text(node))
-        page.hidden_links += _hrefs(node)
-        for fragment in node.template_fragments():
-            page.hidden_links += _hrefs(fragment)
+    for count, node in enumerate(_outermost(list(_hidden_nodes(tree)))):
+        if count < _MAX_HIDDEN_READ:
+            hidden_parts.append(_hidden_text(node))
+            page.hidden_links += _hrefs(node)
+            for fragment in node.template_fragments():
+                page.hidden_links += _hrefs(fragment)
         node.decompose()
     tree.strip_tags(_NOT_SHOWN)
     root = tree.body or tree.root
     page.visible = normalise_text(root.text(deep=True) if root is not None else "")
     page.hidden = normalise_text("\n".join(hidden_parts))
     page.links = list(_hrefs(root)) if root is not None else []
-    if root is not None:
-        page.tel_labels = [
-            (href, normalise_text(anchor.text(deep=True)))
-            for anchor in root.css('a[href^="tel:" i]')
-            if (href := (anchor.attributes.get("href") or "").strip())
-        ]
+    for anchor in root.css('a[href^="tel:" i]')[:_MAX_TEL_LABELS] if root is not None else ():
+        href = (anchor.attributes.get("href") or "").strip()
+        page.tel_labels.append((href, normalise_text(anchor.text(deep=True))))
     return page
 
 

@@ -319,3 +319,186 @@ def test_extract_exits_2_when_url_is_unreachable(
     """An unreachable URL is one clear line and exit 2."""
     assert main(["extract", f"http://127.0.0.1:{closed_port}/"]) == 2
     assert "connect_refused" in capsys.readouterr().err
+
+
+# --- issue 13: findings as a visitor would judge them, on loopback pages -------------------
+
+DEPRECATED_SHOWN = {
+    "after <br> and a word": "<p>Маркетплейс: 8 (800) 234-70-00<br>Звоните круглосуточно</p>",
+    "in list items": "<ul><li>8 (800) 234-70-00</li><li>Бесплатно</li></ul>",
+    "in thin spaces": "<p>Старая линия 8\u2009800\u2009234\u201170\u201100</p>",
+    "in narrow no-break spaces": "<p>+7\u202f800\u202f234\u202f70\u202f00</p>",
+    "with soft hyphens": "<p>8 800 234&shy;-70&shy;-00</p>",
+    "behind a label": "<p>Открыть счёт — 8 800 234-70-00</p>",
+    "behind a card label": "<p>Блокировка карты: 8-800-234-70-00</p>",
+    "before a town": "<p>8 (800) 234-70-00 г. Москва</p>",
+    "in JSON-LD with a trailing comma": (
+        '<script type="application/ld+json">{"telephone": "+7 800 234-70-00",}</script>'
+    ),
+}
+
+
+def drift_json(
+    http_server: HttpServer,
+    dns_port: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    body: str | bytes,
+    extra: Any = (),
+    content_type: str = "text/html; charset=utf-8",
+) -> list[dict[str, Any]]:
+    http_server.routes["/contacts"] = page(body, content_type=content_type)
+    config = write_registry(tmp_path, http_server.url("/contacts"), dns_port, extra)
+    main(["drift", "--config", str(config), "--format", "json"])
+    return json.loads(capsys.readouterr().out)["findings"]
+
+
+@pytest.mark.parametrize("shown", DEPRECATED_SHOWN.values(), ids=DEPRECATED_SHOWN.keys())
+def test_deprecated_published_when_page_writes_the_old_number_as_real_pages_do(
+    shown: str,
+    http_server: HttpServer,
+    dns_port: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+):
+    """The switched-off number is flagged however the page typesets it."""
+    body = f"<p>Банк: 8 800 555-89-82</p>{shown}"
+    findings = drift_json(http_server, dns_port, tmp_path, capsys, body)
+    assert [(f["type"], f["channel"]) for f in findings] == [
+        ("deprecated_published", "marketplace-hotline-old")
+    ]
+
+
+def test_no_deprecated_published_when_old_number_is_hidden(
+    http_server: HttpServer, dns_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A number under display:none, hidden or <template> is not published."""
+    body = (
+        "<p>Банк: 8 800 555-89-82</p><p style='display:none'>8 (800) 234-70-00</p>"
+        "<div hidden>8 (800) 234-70-00</div><template>8 (800) 234-70-00</template>"
+    )
+    assert drift_json(http_server, dns_port, tmp_path, capsys, body) == []
+
+
+POLICE = {
+    "id": "police",
+    "kind": "phone",
+    "phone": "+7 958 400-00-05 доб. 76077",
+    "published_on": ["help-contacts"],
+}
+POLICE_OLD = {
+    "id": "police-old",
+    "kind": "phone",
+    "phone": "+7 958 400-00-05 доб. 100",
+    "status": "deprecated",
+}
+POLICE_MAIN_OLD = {
+    "id": "police-main-old",
+    "kind": "phone",
+    "phone": "+7 958 400-00-05",
+    "status": "deprecated",
+}
+
+
+def test_no_deprecated_published_when_page_shows_only_the_current_extension(
+    http_server: HttpServer, dns_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """доб. 76077 is not the deprecated доб. 100 nor the deprecated main number."""
+    body = "<p>8 800 555-89-82</p><p>Для запросов: +7 958 400-00-05 (доб. 76077)</p>"
+    extra = [POLICE, POLICE_OLD, POLICE_MAIN_OLD]
+    assert drift_json(http_server, dns_port, tmp_path, capsys, body, extra) == []
+
+
+def test_only_old_extension_flagged_when_shown_next_to_the_current_one(
+    http_server: HttpServer, dns_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """The current extension beside a deprecated one: one finding, for the old one."""
+    body = "<p>8 800 555-89-82</p><p>+7 958 400-00-05, доб. 76077<br>прежний: доб. 100</p>"
+    body += '<a href="tel:+79584000005;ext=100">старый</a>'
+    findings = drift_json(
+        http_server, dns_port, tmp_path, capsys, body, [POLICE, POLICE_OLD, POLICE_MAIN_OLD]
+    )
+    assert [(f["type"], f["channel"], f["contact"]) for f in findings] == [
+        ("deprecated_published", "police-old", "+79584000005;ext=100")
+    ]
+
+
+def cfemail(address: str, key: int = 0x5A) -> str:
+    """Cloudflare's encoding: the key byte, then each byte of the address XOR the key."""
+    return f"{key:02x}" + "".join(f"{byte ^ key:02x}" for byte in address.encode())
+
+
+REGISTERED_EMAIL = {
+    "id": "b2b",
+    "kind": "email",
+    "email": "B2B@ozon-torg.ru",
+    "smtp": "off",
+    "published_on": ["help-contacts"],
+}
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        '<span class="__cf_email__" data-cfemail="{}">[email&#160;protected]</span>',
+        '<a href="/cdn-cgi/l/email-protection#{}">Написать</a>',
+        "<!-- {} --> b2b [at] ozon-torg [dot] ru",
+        "<!-- {} --> B2B(собака)OZON-TORG.RU",
+        '<!-- {} --><a href="mailto:sales@ozon-torg.ru,b2b@ozon-torg.ru?subject=B2B">Пишите</a>',
+        "<!-- {} -->e-mail: b2b@ozon-torg.ru<br>sales@ozon-torg.ru",
+    ],
+    ids=["data-cfemail", "email-protection link", "[at] [dot]", "(собака)", "mailto list", "<br>"],
+)
+def test_no_active_missing_when_registered_email_is_written_as_pages_write_it(
+    shown: str,
+    http_server: HttpServer,
+    dns_port: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+):
+    """An address behind Cloudflare's protection, obfuscated or in a mailto: list is shown."""
+    body = f"<p>8 800 555-89-82</p><p>B2B: {shown.format(cfemail('b2b@ozon-torg.ru'))}</p>"
+    findings = drift_json(http_server, dns_port, tmp_path, capsys, body, [REGISTERED_EMAIL])
+    # No active_missing for b2b@; the unregistered sales@ beside it may be reported.
+    assert [(f["type"], f["contact"]) for f in findings] in (
+        [],
+        [("unregistered_published", "sales@ozon-torg.ru")],
+    )
+
+
+def test_no_active_missing_when_registered_idn_email_is_on_a_windows_1251_page(
+    http_server: HttpServer, dns_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A <meta charset> after a long <style> decides the text; the IDN address matches its
+    xn-- form in the registry."""
+    style = "<style>" + "p{margin:0}\n" * 500 + "</style>"
+    body = (
+        f'<html><head>{style}<meta charset="windows-1251"></head><body>'
+        "<p>Банк: 8 800 555-89-82</p><p>Почта: опт@озон-торг.рф</p></body></html>"
+    ).encode("cp1251")
+    email = {**REGISTERED_EMAIL, "email": "опт@xn----ftbkydbcqq.xn--p1ai"}
+    findings = drift_json(
+        http_server, dns_port, tmp_path, capsys, body, [email], content_type="text/html"
+    )
+    assert findings == []
+
+
+@pytest.mark.parametrize(
+    "hint",
+    [
+        "Например: ivan.petrov@example.com",
+        "<label>E-mail <input placeholder='you@example.org'></label> name@company.test",
+        "<code>noreply@site.example</code>, <img src='/i/logo@2x.png'>",
+        "Формат номера: +7 (999) 999-99-99 или +7 (___) ___-__-__",
+    ],
+)
+def test_no_unregistered_published_when_page_shows_placeholders(
+    hint: str,
+    http_server: HttpServer,
+    dns_port: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+):
+    """Reserved domains, asset names and input masks are not contacts nobody registered."""
+    body = f"<p>Банк: 8 800 555-89-82</p><p>{hint}</p>"
+    assert drift_json(http_server, dns_port, tmp_path, capsys, body) == []

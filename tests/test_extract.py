@@ -548,3 +548,99 @@ def test_bare_number_kept_when_also_shown_outside_the_link():
 def test_not_a_phone_when_a_date_starts_the_digits(text: str):
     """ISO and dotted dates followed by a time are not phones in any region."""
     assert found(f"<p>{text}</p>", "US")[0] == set()
+
+
+def test_extract_lists_hidden_contacts_apart_when_page_hides_some(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """`extract --format json` keeps phones/emails as published and adds `hidden`."""
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<p>8 800 555-89-82</p><div style='display:none'>8 (800) 234-70-00, old@ozon-torg.ru</div>",
+        encoding="utf-8",
+    )
+    assert main(["extract", str(path), "--format", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [p["e164"] for p in data["phones"]] == ["+78005558982"]
+    assert data["emails"] == []
+    assert data["hidden"] == {
+        "phones": [
+            {
+                "e164": "+78002347000",
+                "extension": None,
+                "raw": "8 (800) 234-70-00",
+                "number_type": "toll_free",
+                "visible": False,
+            }
+        ],
+        "emails": [{"address": "old@ozon-torg.ru", "raw": "old@ozon-torg.ru", "visible": False}],
+    }
+
+
+def test_extract_table_marks_hidden_contacts_when_page_hides_some(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """The table names hidden contacts as such."""
+    path = tmp_path / "page.html"
+    path.write_text("<p>8 800 555-89-82</p><template>8 (800) 234-70-00</template>")
+    assert main(["extract", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "hidden phone" in out
+    assert "+78002347000" in out
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p><span>8 (800) 234-70-00</span><span>Звоните</span></p>",
+        "<p><b>Тел.</b><span>8 (800) 234-70-00</span></p>",
+        "<p>Горячая линия8 (800) 234-70-00</p>",
+    ],
+)
+def test_number_read_when_inline_words_touch_it(html: str):
+    """Cyrillic words glued to a number by inline markup do not hide it."""
+    assert found(html)[0] == {("+78002347000", None)}
+
+
+def test_email_ends_where_its_suffix_script_ends_when_a_word_follows():
+    """ "info@lesnoy-dom.ruПишите" from adjacent spans is info@lesnoy-dom.ru."""
+    assert found("<p><span>info@lesnoy-dom.ru</span><span>Пишите</span></p>")[1] == {
+        "info@lesnoy-dom.ru"
+    }
+
+
+@pytest.mark.parametrize("text", ["AB12345678CD", "SN8800555898x", "KX-88005558982Z"])
+def test_not_a_phone_when_latin_code_surrounds_the_digits(text: str):
+    """Digits inside a Latin product or serial code are not a phone."""
+    assert found(f"<p>{text}</p>")[0] == set()
+
+
+def test_windows_1251_assumed_when_page_declares_nothing_and_is_not_utf8():
+    """An undeclared windows-1251 page reads as a browser set up for Russian reads it."""
+    body = ENCODED_PAGE.encode("cp1251")
+    assert encoding_of(body) == ("cp1251", 0)
+    assert contacts_of_bytes(body)[1] == {"info@почта.рф"}
+
+
+def test_utf8_assumed_when_page_declares_nothing_and_is_utf8():
+    """Undeclared UTF-8 stays UTF-8."""
+    assert encoding_of(ENCODED_PAGE.encode()) == ("utf-8", 0)
+
+
+@pytest.mark.parametrize("vanity", ["8 800 555-55-55", "+7 (495) 777-77-77", "8 800 200-00-00"])
+def test_vanity_number_kept_when_its_digits_repeat(vanity: str):
+    """Real vanity numbers are not input masks."""
+    assert len(found(f"<p>Звоните: {vanity}</p>")[0]) == 1
+
+
+def test_structured_tel_and_mailto_values_read_when_written_as_uris():
+    """JSON-LD and h-card values may be tel:/mailto: URIs, with an extension."""
+    html = (
+        '<script type="application/ld+json">{"telephone": "tel:+7-495-215-24-08;ext=12",'
+        ' "email": ["mailto:Sales@Lesnoy-Dom.ru"]}</script>'
+        '<div class="h-card"><a class="p-tel" href="tel:+78005558982">позвонить</a></div>'
+    )
+    assert found(html) == (
+        {("+74952152408", "12"), ("+78005558982", None)},
+        {"sales@lesnoy-dom.ru"},
+    )

@@ -305,6 +305,28 @@ PAGE_CASES = [
     ),
     ("5 MB page full of digits", digits_page, "text/html", {"success"}, None),
     (
+        "5 MB of <br> between digit groups",
+        lambda: b"<p>8 800 555-89-82</p>" + b"8 800 555<br>" * 400_000,
+        "text/html",
+        {"success"},
+        "+78005558982",
+    ),
+    (
+        "5 MB of hidden spans and tel: links",
+        lambda: b"<p>8 800 555-89-82</p>"
+        + b'<span style="display:none"><a href="tel:+74952152408p1">x</a></span>' * 70_000,
+        "text/html",
+        {"success"},
+        "+78005558982",
+    ),
+    (
+        "5 MB of @ and [at] soup",
+        lambda: b"<p>8 800 555-89-82</p>" + b"a@b x [at] y [dot] " * 270_000,
+        "text/html",
+        {"success"},
+        "+78005558982",
+    ),
+    (
         "windows-1251 declared in the header",
         lambda: "<p>Звоните: 8 800 555-89-82</p>".encode("cp1251"),
         "text/html; charset=windows-1251",
