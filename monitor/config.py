@@ -191,8 +191,9 @@ def _check_http_url(value: Any) -> str:
 def _check_host(host: str) -> None:
     """A host name must be one httpx can connect to: non-ASCII names must be valid
     IDNA2008 (RFC 5891), so that a probe never ends in the catch-all reason `error`."""
+    literal = f"[{host}]" if ":" in host and not host.startswith("[") else host
     try:
-        httpx.URL(f"http://{host.rstrip('.')}/")
+        httpx.URL(f"http://{literal.rstrip('.')}/")
     except (httpx.InvalidURL, ValueError) as exc:
         raise ValueError(f"host {host!r} is not a valid host name: {exc}") from None
 
@@ -269,6 +270,12 @@ class EmailChannel(ChannelBase):
     smtp: Annotated[Literal["off", "connect", "starttls"], BeforeValidator(_smtp_mode)] = "off"
     smtp_port: Port = 25
 
+    @field_validator("email")
+    @classmethod
+    def _domain_is_a_host_name(cls, value: str) -> str:
+        _check_host(value.rpartition("@")[2])
+        return value
+
     @property
     def contact(self) -> str:
         return self.email.lower()
@@ -296,6 +303,12 @@ class TcpChannel(ChannelBase):
     host: str
     port: Port
     tls: bool = False
+
+    @field_validator("host")
+    @classmethod
+    def _host_name(cls, value: str) -> str:
+        _check_host(value)
+        return value
 
     @property
     def contact(self) -> str:
