@@ -70,6 +70,7 @@ async def _take_locations(answer: httpx.Response) -> None:
     which would turn a hostile Location into a generic protocol error: the redirect is
     judged (and refused with its own reason) by the prober."""
     answer.extensions["locations"] = _locations(answer)
+    answer.extensions["head_bytes"] = _head_bytes(answer)
     if "location" in answer.headers:
         del answer.headers["location"]
 
@@ -113,7 +114,8 @@ class _Trace:
 
     def via_proxy(self, url: httpx.URL) -> bool:
         port = url.port or (443 if url.scheme == "https" else 80)
-        return self.connected_to is not None and self.connected_to != (url.host, port)
+        host = url.raw_host.decode("ascii")  # A-labels, as httpcore connects
+        return self.connected_to is not None and self.connected_to != (host, port)
 
 
 async def get(
@@ -153,8 +155,13 @@ async def get(
         raise
 
 
+def _head_bytes(answer: httpx.Response) -> int:
+    """The size of the status line and header block as sent (within a few bytes)."""
+    return len(answer.reason_phrase) + 15 + sum(len(k) + len(v) + 4 for k, v in answer.headers.raw)
+
+
 def _check_head(answer: httpx.Response) -> None:
-    size = len(answer.reason_phrase) + 15 + sum(len(k) + len(v) + 4 for k, v in answer.headers.raw)
+    size = answer.extensions.get("head_bytes") or _head_bytes(answer)
     if size > MAX_HEAD_BYTES:
         raise ProbeFailure(
             "http_protocol", f"response head larger than {MAX_HEAD_BYTES // 1024} KiB"
