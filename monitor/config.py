@@ -212,7 +212,21 @@ def _check_proxy_url(value: Any) -> str | None:
 HttpUrl = Annotated[str, BeforeValidator(_check_http_url)]
 Regex = Annotated[str | None, BeforeValidator(_check_regex)]
 ProxyUrl = Annotated[str | None, BeforeValidator(_check_proxy_url)]
-HeaderMap = dict[Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")], str]
+
+
+def _check_header_value(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a header value is a string")
+    if any(c in value for c in "\r\n\x00"):
+        raise ValueError("a header value must not contain line breaks or NUL (header injection)")
+    return value
+
+
+# Header names are RFC 9110 tokens; values carry no line breaks or NULs.
+HeaderMap = dict[
+    Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")],
+    Annotated[str, BeforeValidator(_check_header_value)],
+]
 
 
 class Expect(StrictModel):
