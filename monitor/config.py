@@ -278,8 +278,9 @@ def _check_http_url(value: Any) -> str:
 def _check_host(host: str) -> None:
     """A host name must be one httpx can connect to: non-ASCII names must be valid
     IDNA2008 (RFC 5891), so that a probe never ends in the catch-all reason `error`."""
+    literal = f"[{host}]" if ":" in host and not host.startswith("[") else host
     try:
-        httpx.URL(f"http://{host.rstrip('.')}/")
+        httpx.URL(f"http://{literal.rstrip('.')}/")
     except (httpx.InvalidURL, ValueError) as exc:
         raise ValueError(f"host {host!r} is not a valid host name: {exc}") from None
 
@@ -313,7 +314,21 @@ ChannelUrl = Annotated[str, BeforeValidator(_check_channel_url)]
 Render = Literal["browser"] | None
 Regex = Annotated[str | None, BeforeValidator(_check_regex)]
 ProxyUrl = Annotated[str | None, BeforeValidator(_check_proxy_url)]
-HeaderMap = dict[Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")], str]
+
+
+def _check_header_value(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a header value is a string")
+    if any(c in value for c in "\r\n\x00"):
+        raise ValueError("a header value must not contain line breaks or NUL (header injection)")
+    return value
+
+
+# Header names are RFC 9110 tokens; values carry no line breaks or NULs.
+HeaderMap = dict[
+    Annotated[str, Field(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")],
+    Annotated[str, BeforeValidator(_check_header_value)],
+]
 
 
 class Expect(StrictModel):
@@ -409,6 +424,12 @@ class EmailChannel(ChannelBase):
     smtp: Annotated[Literal["off", "connect", "starttls"], BeforeValidator(_smtp_mode)] = "off"
     smtp_port: Port = 25
 
+    @field_validator("email")
+    @classmethod
+    def _domain_is_a_host_name(cls, value: str) -> str:
+        _check_host(value.rpartition("@")[2])
+        return value
+
     @property
     def contact(self) -> str:
         return self.email.lower()
@@ -455,6 +476,12 @@ class TcpChannel(ChannelBase):
     host: str
     port: Port
     tls: bool = False
+
+    @field_validator("host")
+    @classmethod
+    def _host_name(cls, value: str) -> str:
+        _check_host(value)
+        return value
 
     @property
     def contact(self) -> str:

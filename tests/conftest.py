@@ -128,6 +128,7 @@ def dns_zone() -> DnsZone:
             "glue.test": [(10, MAIL_HOST)],
             "fallback.test": [(10, "dead.mail.test"), (20, MAIL_HOST)],
             "v6only.test": [(10, "v6.mail.test")],
+            "xn--e1afmkfd.test": [(10, MAIL_HOST)],  # пример.test
         },
         aaaa={"v6.mail.test": ["::1"]},
         a={

@@ -484,4 +484,7 @@ def test_http_protocol_when_head_is_over_limit_however_it_is_segmented(
 
     server = raw_server(answer)
     result = check(tmp_path, capsys, {"url": f"http://127.0.0.1:{server.port}/"})
-    assert result["reason"] == "http_protocol", result
+    assert (result["reason"], result["message"]) == (
+        "http_protocol",
+        "response head larger than 100 KiB",
+    ), result

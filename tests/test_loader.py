@@ -37,6 +37,10 @@ EXPECTED_ERRORS = {
         "use a number with a unit, like 30s, 5m, 1h"
     ],
     "invalid-empty.yaml": [":1: file is empty"],
+    "invalid-header-value.yaml": [
+        ":9: organizations[0].channels[0].headers.X-Trace: a header value must not contain "
+        "line breaks or NUL (header injection)"
+    ],
     "invalid-hours-days.yaml": [
         ":11: organizations[acme].channels[hotline].hours[0].days: invalid days 'monday-friday': "
         "use e.g. mon-fri, sat-sun, mon,wed,fri"
@@ -48,6 +52,10 @@ EXPECTED_ERRORS = {
     "invalid-id.yaml": [
         ":8: organizations[acme].channels[0].id: an id is 1-63 lower-case letters, digits, "
         "'.', '_' or '-' (got 'Hot Line')"
+    ],
+    "invalid-idna-host.yaml": [
+        ":7: organizations[0].channels[0].url: host '☃.acme.test' is not a valid host name: "
+        "Invalid IDNA hostname: '☃.acme.test'"
     ],
     "invalid-kind.yaml": [
         ":9: organizations[acme].channels[fax].kind: unknown kind 'fax': "
@@ -73,6 +81,9 @@ EXPECTED_ERRORS = {
         ":11: organizations[acme].channels[site].expect.body_not_regex: invalid regular expression "
         "'(?<=Old: )8 800': RE2 (linear-time, no backreferences or lookaround) cannot compile "
         "it: invalid perl operator: (?<="
+    ],
+    "invalid-proxy.yaml": [
+        ":4: defaults.http.proxy: proxy 'socks5://127.0.0.1:1080' is not an http(s) URL with a host"
     ],
     "invalid-region.yaml": [
         ":3: defaults.region: unknown region 'XX': use an ISO 3166 code such as RU"

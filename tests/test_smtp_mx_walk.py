@@ -153,3 +153,24 @@ def test_machine_fqdn_given_when_helo_name_is_unset(
     server = raw_server(helo_only_server(seen))
     check_email(tmp_path, capsys, dns_port, "mail.test", server.port)
     assert seen[0] == f"EHLO {socket.getfqdn()}"
+
+
+def test_idn_mail_domain_probed_when_name_is_valid_idna2008(
+    smtp_server: int, dns_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """An address at a Unicode domain is looked up by its A-label and probed."""
+    result = check_email(tmp_path, capsys, dns_port, "пример.test", smtp_server)
+    assert result["success"], result
+
+
+def test_validate_refuses_mail_domain_when_it_is_not_valid_idna2008(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A mail domain IDNA2008 forbids is a registry error, never a probe `error`."""
+    channel = {"id": "mail", "kind": "email", "email": "support@☃.example.org"}
+    path = tmp_path / "registry.yaml"
+    path.write_text(
+        json.dumps({"version": 1, "organizations": [{"id": "a", "channels": [channel]}]})
+    )
+    assert main(["validate", "--config", str(path)]) == 2
+    assert "is not a valid host name" in capsys.readouterr().err

@@ -184,6 +184,8 @@ def _classify_one(exc: BaseException) -> tuple[str, str] | None:
 def _protocol_failure(message: str) -> tuple[str, str]:
     """h11 refuses header lines that browsers read past (a missing colon, a space before
     it); the reason says so, with the line, instead of a generic protocol error."""
+    if "Receive buffer too long" in message:  # h11's words for a head over httpcore's limit
+        return "http_protocol", "response head larger than 100 KiB"
     if message.startswith("illegal header line"):
         line = message.partition(":")[2].strip()
         return "http_malformed_header", f"malformed header line refused: {line}"[:300]

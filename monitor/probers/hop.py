@@ -9,6 +9,8 @@ from httpx's `trace` extension, the certificate chain from the response's networ
 
 from __future__ import annotations
 
+import functools
+import os
 import ssl
 import time
 from collections.abc import Callable
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import httpx
+from httpx._utils import get_environment_proxies  # the rules trust_env applies
 
 from monitor.model import ProbeFailure
 from monitor.probers._base import ProbeContext, failure_from_exception, note
@@ -53,10 +56,19 @@ class Response:
 def open_client(ctx: ProbeContext, headers: httpx.Headers, proxy: str | None) -> Any:
     """A client for one probe. Without `proxy`, HTTP_PROXY/HTTPS_PROXY/NO_PROXY apply.
     Timeouts are the probe's as a whole (`guarded`), not per read."""
+    mounts = None
+    if proxy is None:
+        mounts = {
+            pattern: httpx.AsyncHTTPTransport(verify=ctx.ssl_context, proxy=url, limits=_NO_REUSE)
+            if url
+            else None
+            for pattern, url in _environment_proxies(_proxy_environment()).items()
+        }
     return httpx.AsyncClient(
         verify=ctx.ssl_context,
         proxy=proxy,
-        trust_env=proxy is None,
+        mounts=mounts,
+        trust_env=False,
         headers=headers,
         timeout=None,
         follow_redirects=False,
@@ -65,11 +77,34 @@ def open_client(ctx: ProbeContext, headers: httpx.Headers, proxy: str | None) ->
     )
 
 
+_PROXY_VARIABLES = (
+    *(
+        name
+        for base in ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+        for name in (base, base.upper())
+    ),
+    "REQUEST_METHOD",  # urllib ignores HTTP_PROXY under CGI
+)
+
+
+def _proxy_environment() -> tuple[str | None, ...]:
+    return tuple(os.environ.get(name) for name in _PROXY_VARIABLES)
+
+
+@functools.lru_cache(maxsize=4)
+def _environment_proxies(_environment: tuple[str | None, ...]) -> dict[str, str | None]:
+    """httpx's own reading of the proxy variables (URL pattern -> proxy, None for NO_PROXY),
+    done once per set of values: urllib scans the whole environment at every call, a tenth
+    of a probe's CPU when every probe opens its client."""
+    return get_environment_proxies()
+
+
 async def _take_locations(answer: httpx.Response) -> None:
     """Moves Location out of the headers before httpx builds its own next request from it,
     which would turn a hostile Location into a generic protocol error: the redirect is
     judged (and refused with its own reason) by the prober."""
     answer.extensions["locations"] = _locations(answer)
+    answer.extensions["head_bytes"] = _head_bytes(answer)
     if "location" in answer.headers:
         del answer.headers["location"]
 
@@ -113,7 +148,8 @@ class _Trace:
 
     def via_proxy(self, url: httpx.URL) -> bool:
         port = url.port or (443 if url.scheme == "https" else 80)
-        return self.connected_to is not None and self.connected_to != (url.host, port)
+        host = url.raw_host.decode("ascii")  # A-labels, as httpcore connects
+        return self.connected_to is not None and self.connected_to != (host, port)
 
 
 async def get(
@@ -153,8 +189,13 @@ async def get(
         raise
 
 
+def _head_bytes(answer: httpx.Response) -> int:
+    """The size of the status line and header block as sent (within a few bytes)."""
+    return len(answer.reason_phrase) + 15 + sum(len(k) + len(v) + 4 for k, v in answer.headers.raw)
+
+
 def _check_head(answer: httpx.Response) -> None:
-    size = len(answer.reason_phrase) + 15 + sum(len(k) + len(v) + 4 for k, v in answer.headers.raw)
+    size = answer.extensions.get("head_bytes") or _head_bytes(answer)
     if size > MAX_HEAD_BYTES:
         raise ProbeFailure(
             "http_protocol", f"response head larger than {MAX_HEAD_BYTES // 1024} KiB"
