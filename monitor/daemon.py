@@ -36,6 +36,7 @@ WATCH_INTERVAL_SECONDS = 2.0
 RELOAD_SETTLE_SECONDS = 0.5
 FLUSH_INTERVAL_SECONDS = 2.0  # a kill -9 loses at most this much history
 PURGE_INTERVAL_SECONDS = 3600.0
+WEB_GRACE_SECONDS = 1.0  # at stop, what web clients get to finish before being cut off
 REPEAT_ERROR_LOG_SECONDS = 60.0  # a write error that persists is logged again this often
 
 
@@ -108,6 +109,7 @@ class Daemon:
                 lifespan="off",
                 ssl_certfile=self.web.ssl_certfile,
                 ssl_keyfile=self.web.ssl_keyfile,
+                timeout_graceful_shutdown=None,  # the daemon bounds it: _stop_web
             )
         )
         self._install_signals()
@@ -133,13 +135,30 @@ class Daemon:
         log.info("stopping")
         for chore in chores:
             chore.cancel()
-        await self.scheduler.shutdown()
-        server.should_exit = True
-        await serving
+        web = asyncio.create_task(self._stop_web(server, serving))
+        await self.scheduler.shutdown()  # probes in flight get their timeout
+        await web
         if self.history is not None:
             await self._close_history(self.history)
         log.info("stopped")
         return 0
+
+    async def _stop_web(self, server: _Server, serving: asyncio.Task[None]) -> None:
+        """Stop accepting; give open connections `WEB_GRACE_SECONDS`, then cut them off (a
+        client that stopped reading `/metrics` must not hold the process)."""
+        server.should_exit = True
+        done, _ = await asyncio.wait({serving}, timeout=WEB_GRACE_SECONDS + 0.2)
+        if done:
+            return
+        server.force_exit = True
+        for connection in list(server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+        done, _ = await asyncio.wait({serving}, timeout=1.0)
+        if not done:
+            serving.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
 
     def _open_history(self, registry: Registry) -> History | None:
         """The history database, locked for this daemon; None (and a flagged health, one
@@ -216,9 +235,17 @@ class Daemon:
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
-        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, lambda: self.request_reload("sighup"))
+
+    def _on_stop_signal(self, name: str) -> None:
+        """The first SIGTERM/SIGINT stops cleanly; a second one exits at once (status 1)."""
+        if not self._stop.is_set():
+            self._stop.set()
+            return
+        log.warning("stopping_now", signal=name)
+        os._exit(1)
 
     def request_reload(self, trigger: str) -> None:
         """Ask for a reload; requests that come in a burst are served by one."""

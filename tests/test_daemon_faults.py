@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -356,3 +357,174 @@ def test_oldest_queued_writes_dropped_and_counted_when_writes_keep_failing(
     directory.unlink()
     assert asyncio.run(history.flush()) is True
     assert sorted(i.channel for i in history.incidents()) == [f"c{i}" for i in range(15, 25)]
+
+
+# --- start and stop as documented ------------------------------------------------------------
+
+
+def error_lines(daemon: RunningDaemon) -> list[str]:
+    return [
+        line
+        for line in daemon.logs().splitlines()
+        if '"level": "error"' in line or "Traceback" in line or line.startswith("ERROR")
+    ]
+
+
+@pytest.mark.parametrize("tz", ["Mars/Olympus", ":/nonexistent/zone", "garbage+5:00x", ""])
+def test_daemon_starts_and_probes_whatever_tz_the_process_has(
+    tz: str,
+    tmp_path: Path,
+    start_daemon: Any,
+    http_server: HttpServer,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """An unknown, absolute-path, malformed or empty TZ: the daemon plans in UTC, shows
+    hours in the registry's zone, and probes as usual."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("one", http_server.url())]))
+    monkeypatch.setenv("TZ", tz)
+    daemon = start_daemon(config)
+    wait_for(lambda: daemon.value("contact_probe_success", channel="one") == 1, "probing")
+    assert daemon.get("/").status_code == 200
+    assert not error_lines(daemon)
+
+
+def test_daemon_starts_when_etc_localtime_points_nowhere(
+    tmp_path: Path, http_server: HttpServer, free_port_number: int
+):
+    """In a mount namespace where /etc/localtime's target is gone (a slim container), the
+    daemon starts, probes and stops with 0."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("one", http_server.url())]))
+    zone_dir = Path(os.path.realpath("/etc/localtime")).parent
+    command = " ".join(
+        [
+            f"mount -t tmpfs tmpfs {zone_dir} && exec",
+            *MONITOR_RUN,
+            f"--config {config} --listen 127.0.0.1:{free_port_number}",
+        ]
+    )
+    log_path = tmp_path / "daemon.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen(
+            ["unshare", "-m", "sh", "-c", command], stdout=log_file, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{free_port_number}/metrics"
+    try:
+        wait_for(lambda: _scrape_value(url, proc, 'channel="one"', "contact_probe_success"), "up")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=20)
+    assert code == 0, log_path.read_text()
+    assert "Traceback" not in log_path.read_text()
+
+
+def _scrape_value(url: str, proc: subprocess.Popen[bytes], label: str, name: str) -> bool:
+    import httpx
+
+    assert proc.poll() is None, "daemon exited"
+    try:
+        text = httpx.get(url, timeout=2).text
+    except httpx.TransportError:
+        return False
+    return any(
+        line.startswith(name + "{") and label in line and line.endswith(" 1.0")
+        for line in text.splitlines()
+    )
+
+
+@pytest.fixture
+def free_port_number() -> int:
+    from servers import free_port
+
+    return free_port()
+
+
+def test_sigterm_lets_probe_in_flight_finish_and_exits_0_without_error_lines(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """SIGTERM while a probe waits for a slow (1.5 s) answer: the probe finishes and is
+    recorded, the process exits 0 within timeout + 2 s, and nothing is logged as an error."""
+    answered = []
+
+    def slow(handler: Any) -> None:
+        time.sleep(1.5)
+        page("ok")(handler)
+        answered.append(time.monotonic())
+
+    http_server.routes["/slow"] = slow
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("slow", http_server.url("/slow"))], timeout="4s"))
+    daemon = start_daemon(config)
+    before = len(http_server.requests)
+    wait_for(lambda: len(http_server.requests) > before, "a probe in flight")
+    started = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    code = daemon.proc.wait(timeout=20)
+    elapsed = time.monotonic() - started
+    assert code == 0
+    assert elapsed < 4 + 2
+    assert answered
+    after_stop = daemon.logs().split('"event": "stopping"', 1)[1]
+    assert '"event": "probe_finished"' in after_stop
+    assert '"success": true' in after_stop
+    assert not error_lines(daemon)
+
+
+def test_sigterm_exits_0_in_time_when_a_client_stopped_reading_metrics(
+    tmp_path: Path, start_daemon: Any, hardening_report: list[dict[str, Any]]
+):
+    """A scraper that asked for 3 MB of /metrics and stopped reading holds a connection
+    the web server cannot finish: after a bounded grace it is cut off; exit 0 within
+    timeout + 2 s, no error lines."""
+    phones = [{"id": f"p{i}", "kind": "phone", "phone": "8 800 555-89-82"} for i in range(3000)]
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry(phones, interval="5s"))
+    daemon = start_daemon(config)
+    wait_for(lambda: daemon.get("/readyz").status_code == 200, "first round", 30)
+    stuck = socket.create_connection(("127.0.0.1", daemon.port))
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    stuck.sendall(b"GET /metrics HTTP/1.1\r\nHost: monitor\r\n\r\n")
+    time.sleep(2)  # the daemon fills the socket's buffers and waits
+    try:
+        started = time.monotonic()
+        daemon.proc.send_signal(signal.SIGTERM)
+        code = daemon.proc.wait(timeout=20)
+        elapsed = time.monotonic() - started
+    finally:
+        stuck.close()
+    hardening_report.append(
+        {
+            "area": "Daemon faults",
+            "case": "SIGTERM with a scraper that stopped reading 3 MB of /metrics",
+            "expected": "exit 0 within timeout + 2 s, no error lines",
+            "observed": f"exit {code} after {elapsed:.1f} s",
+            "seconds": f"{elapsed:.1f}",
+        }
+    )
+    assert code == 0
+    assert elapsed < 2 + 2
+    assert not error_lines(daemon)
+
+
+def test_second_sigterm_exits_at_once_when_probes_are_still_in_flight(
+    tmp_path: Path, start_daemon: Any, silent_server: Any
+):
+    """A probe waits on a silent peer with a 30 s timeout: the first SIGTERM starts a clean
+    stop that would wait for it, a second one exits at once (status 1)."""
+    config = tmp_path / "channels.yaml"
+    url = f"http://127.0.0.1:{silent_server.port}/"
+    config.write_text(registry([site("silent", url)], timeout="30s"))
+    daemon = start_daemon(config)
+    time.sleep(1.5)  # the first probe is planned within the first second
+    daemon.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert daemon.proc.poll() is None  # still waiting for the probe
+    started = time.monotonic()
+    daemon.proc.send_signal(signal.SIGTERM)
+    code = daemon.proc.wait(timeout=10)
+    assert time.monotonic() - started < 1.5
+    assert code == 1
+    assert "stopping_now" in daemon.logs()
