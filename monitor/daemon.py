@@ -18,11 +18,13 @@ import structlog
 import uvicorn
 
 from monitor.config import Registry
+from monitor.connections import CappedListener, TimedH11Protocol, connection_cap
 from monitor.history import History, HistoryHealth, HistoryLocked, HistoryUnavailable
 from monitor.history_metrics import HistoryCollector
 from monitor.loader import RegistryInvalid, load_registry, registry_base
 from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler
+from monitor.self_metrics import SelfCollector
 from monitor.sharding import Shard
 from monitor.state import State
 from monitor.web import create_app
@@ -97,7 +99,8 @@ class Daemon:
         self.metrics = MonitorMetrics(self.state, self.scope, self.shard)
         self.metrics.registry.register(HistoryCollector(lambda: self.history_health))
         self.scheduler = ProbeScheduler(self.state, self.metrics, self.base_dir)
-        sock = self._bind()
+        sock = self._bind(connection_cap(registry.defaults.concurrency))
+        self.metrics.registry.register(SelfCollector(self.state, sock))
         app: Any = create_app(self.state, self.metrics, self.history, self.history_health)
         if self.web.users:
             app = BasicAuth(app, self.web.users)
@@ -106,6 +109,7 @@ class Daemon:
                 app,
                 log_config=None,
                 access_log=False,
+                http=TimedH11Protocol,
                 lifespan="off",
                 ssl_certfile=self.web.ssl_certfile,
                 ssl_keyfile=self.web.ssl_keyfile,
@@ -129,6 +133,7 @@ class Daemon:
             registry_channels=len(self.state.channel_defs),
             shard=str(self.shard),
             location=self.scope.get("location"),
+            max_web_connections=sock.cap,
             pid=os.getpid(),
         )
         await self._stop.wait()
@@ -226,12 +231,12 @@ class Daemon:
             )
         await asyncio.to_thread(history.close)
 
-    def _bind(self) -> socket.socket:
+    def _bind(self, cap: int) -> CappedListener:
         host, port = self.listen
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.create_server((host, port), family=family, reuse_port=False)
         sock.setblocking(False)
-        return sock
+        return CappedListener.wrap(sock, cap)
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()

@@ -17,6 +17,7 @@ from monitor.config import Channel, Registry, Source
 from monitor.drift import SourceKey, find_drift
 from monitor.history import History
 from monitor.model import Finding, ProbeResult
+from monitor.probers._base import LOCAL_RESOURCES
 from monitor.sharding import shard_key
 
 __all__ = ["ChannelKey", "ChannelState", "ReloadStatus", "SourceState", "State"]
@@ -69,6 +70,8 @@ class State:
         self.findings: dict[SourceKey, list[Finding]] = {}
         self.reload = ReloadStatus()
         self.started_at = time.time()
+        self.local_failures = 0  # probes that failed for the monitor's own lack of resources
+        self._short_of_resources = False
         self._index()
 
     # --- registry ---------------------------------------------------------------------
@@ -120,6 +123,8 @@ class State:
         state = self.channels.get(key)
         if channel is None or state is None:
             return  # removed by a reload while its probe was in flight
+        if self._local_failure(key, result):
+            return
         state.result = result
         if self.history is not None:
             self.history.probe(*key, result.timestamp, result.success, result.duration_seconds)
@@ -130,6 +135,26 @@ class State:
             state.probes_failed += 1
             state.failures_in_row, state.successes_in_row = state.failures_in_row + 1, 0
         self._damp(key, channel, state, result)
+
+    def _local_failure(self, key: ChannelKey, result: ProbeResult) -> bool:
+        """A probe that failed for the monitor's own reason (EMFILE, no memory) says nothing
+        about the target: it is counted apart and leaves the channel's state as it was.
+        Logged once when it starts and once when probes work again."""
+        if result.reason == LOCAL_RESOURCES:
+            self.local_failures += 1
+            if not self._short_of_resources:
+                self._short_of_resources = True
+                log.warning(
+                    "probes_short_of_local_resources",
+                    org=key[0],
+                    channel=key[1],
+                    message=result.message,
+                )
+            return True
+        if self._short_of_resources:
+            self._short_of_resources = False
+            log.info("probes_local_resources_recovered", skipped=self.local_failures)
+        return False
 
     def _damp(
         self, key: ChannelKey, channel: Channel, state: ChannelState, result: ProbeResult
@@ -162,7 +187,7 @@ class State:
 
     def record_source(self, key: SourceKey, result: ProbeResult) -> None:
         state = self.sources.get(key)
-        if state is None:
+        if state is None or self._local_failure(key, result):
             return
         state.result = result
         if result.success:

@@ -5,6 +5,7 @@ and a web side that cannot starve the probes (issue 15)."""
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -20,6 +21,7 @@ import yaml
 from conftest import RunningDaemon, wait_for
 from servers import HttpServer, page
 
+from monitor.connections import REQUEST_HEAD_TIMEOUT_SECONDS
 from monitor.daemon import RELOAD_SETTLE_SECONDS
 
 MONITOR_RUN = [sys.executable, "-m", "monitor", "run"]
@@ -528,3 +530,132 @@ def test_second_sigterm_exits_at_once_when_probes_are_still_in_flight(
     assert time.monotonic() - started < 1.5
     assert code == 1
     assert "stopping_now" in daemon.logs()
+
+
+# --- the web side cannot starve the probes ---------------------------------------------------
+
+
+@pytest.fixture
+def open_files_limit() -> Iterator[Any]:
+    """Sets this process's soft RLIMIT_NOFILE for the daemon started next (the child
+    inherits it), then restores it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+
+    def lower(limit: int) -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+
+    yield lower
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def probes(daemon: RunningDaemon, channel: str, result: str) -> float:
+    return daemon.value("contact_probes_total", channel=channel, result=result) or 0.0
+
+
+def test_healthy_channel_stays_up_when_600_idle_clients_meet_a_512_file_limit(
+    tmp_path: Path,
+    start_daemon: Any,
+    http_server: HttpServer,
+    open_files_limit: Any,
+    hardening_report: list[dict[str, Any]],
+):
+    """600 idle connections against a daemon limited to 512 open files: the web side holds
+    no more than its cap and closes the rest at once, the healthy channel's probes (1 s)
+    never fail, and the idle clients are dropped after the request-head timeout."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("healthy", http_server.url())]))
+    open_files_limit(512)
+    daemon = start_daemon(config)
+    open_files_limit(20000)
+    wait_for(lambda: probes(daemon, "healthy", "success") >= 2, "probing")
+    cap = daemon.value("contact_web_connections_max")
+    assert cap is not None
+    assert cap < 512
+    idle = []
+    for _ in range(600):
+        try:
+            idle.append(socket.create_connection(("127.0.0.1", daemon.port), timeout=5))
+        except OSError:
+            break
+    opened = len(idle)
+    time.sleep(REQUEST_HEAD_TIMEOUT_SECONDS + 2)  # probes run meanwhile; then idle ones go
+    closed = 0
+    for conn in idle:
+        conn.settimeout(0.5)
+        try:
+            closed += conn.recv(1) == b""
+        except OSError:
+            closed += 1
+        conn.close()
+    text = daemon.metrics_text()
+    failed = probes(daemon, "healthy", "failure")
+    rejected = daemon.value("contact_web_connections_rejected_total", text)
+    hardening_report.append(
+        {
+            "area": "Daemon faults",
+            "case": f"{opened} idle client connections, open-files limit 512",
+            "expected": "web side capped below the limit, no healthy probe fails",
+            "observed": f"cap {cap:.0f}, {rejected:.0f} refused at once, {failed:.0f} failed "
+            f"probes, all idle closed: {closed == opened}",
+            "seconds": f"{REQUEST_HEAD_TIMEOUT_SECONDS + 2:.0f}",
+        }
+    )
+    assert opened == 600
+    assert failed == 0
+    assert daemon.value("contact_channel_up", text, channel="healthy") == 1
+    assert rejected
+    assert rejected >= 600 - cap
+    assert closed == opened
+    assert "local_resources" not in daemon.logs()
+
+
+def test_client_that_trickles_its_request_head_is_dropped_while_others_are_served(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """A client sending its request line one byte a second (slowloris) is closed after the
+    request-head timeout; other clients are answered meanwhile."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("healthy", http_server.url())]))
+    daemon = start_daemon(config)
+    slow = socket.create_connection(("127.0.0.1", daemon.port))
+    started = time.monotonic()
+    dropped_after = None
+    for byte in b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+        try:
+            slow.sendall(bytes([byte]))
+        except OSError:
+            dropped_after = time.monotonic() - started
+            break
+        assert daemon.get("/healthz").status_code == 200
+        time.sleep(1)
+    slow.close()
+    assert dropped_after is not None
+    assert dropped_after < REQUEST_HEAD_TIMEOUT_SECONDS + 4
+
+
+def test_probe_failing_for_lack_of_file_descriptors_is_local_resources_not_down(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """The daemon's own open-files limit squeezed to what it has open (`prlimit`): probes
+    fail with `local_resources`, which counts against no channel (still up, failures not
+    counted) and is logged once; when the limit is back, probing goes on."""
+    http_server.routes["/"] = page("ok")
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry([site("healthy", http_server.url())]))
+    daemon = start_daemon(config)
+    wait_for(lambda: probes(daemon, "healthy", "success") >= 2, "probing")
+    pid = daemon.proc.pid
+    in_use = len(os.listdir(f"/proc/{pid}/fd"))
+    subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={in_use}:20000"], check=True)
+    time.sleep(5)
+    subprocess.run(["prlimit", f"--pid={pid}", "--nofile=20000:20000"], check=True)
+    successes = probes(daemon, "healthy", "success")
+    wait_for(lambda: probes(daemon, "healthy", "success") > successes + 1, "probing again")
+    text = daemon.metrics_text()
+    assert daemon.value("contact_probes_local_failures_total", text) >= 3
+    assert probes(daemon, "healthy", "failure") == 0
+    assert daemon.value("contact_channel_up", text, channel="healthy") == 1
+    assert daemon.logs().count("probes_short_of_local_resources") == 1
+    assert "probes_local_resources_recovered" in daemon.logs()
