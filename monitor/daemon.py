@@ -25,6 +25,7 @@ from monitor.loader import RegistryInvalid, load_registry, registry_base
 from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler
 from monitor.self_metrics import SelfCollector
+from monitor.server_tls import ServerTls
 from monitor.sharding import Shard
 from monitor.state import State
 from monitor.web import create_app
@@ -81,6 +82,7 @@ class Daemon:
 
         self.base_dir = registry_base(config_path)
         self.history_health: HistoryHealth | None = None
+        self.tls: ServerTls | None = None
         self._stop = asyncio.Event()
         self._file_stamp = self._stamp()
         self._reload_wanted = asyncio.Event()
@@ -104,18 +106,21 @@ class Daemon:
         app: Any = create_app(self.state, self.metrics, self.history, self.history_health)
         if self.web.users:
             app = BasicAuth(app, self.web.users)
-        server = _Server(
-            uvicorn.Config(
-                app,
-                log_config=None,
-                access_log=False,
-                http=TimedH11Protocol,
-                lifespan="off",
-                ssl_certfile=self.web.ssl_certfile,
-                ssl_keyfile=self.web.ssl_keyfile,
-                timeout_graceful_shutdown=None,  # the daemon bounds it: _stop_web
-            )
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            http=TimedH11Protocol,
+            lifespan="off",
+            timeout_graceful_shutdown=None,  # the daemon bounds it: _stop_web
         )
+        config.load()
+        if self.web.ssl_certfile and self.web.ssl_keyfile:
+            self.tls = ServerTls(
+                self.web.ssl_certfile, self.web.ssl_keyfile, self.web.ssl_min_version
+            )
+            config.ssl = self.tls.context
+        server = _Server(config)
         self._install_signals()
         self.scheduler.start()
         serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -256,6 +261,8 @@ class Daemon:
         """Ask for a reload; requests that come in a burst are served by one."""
         self._reload_trigger = trigger
         self._reload_wanted.set()
+        if self.tls is not None:
+            self.tls.check(trigger)
 
     async def _reloader(self) -> None:
         """The one task that reloads: after a request, waits until no new request came and
@@ -308,6 +315,8 @@ class Daemon:
     async def _watch_file(self) -> None:
         while True:
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+            if self.tls is not None:
+                self.tls.check("file_changed")
             stamp = self._stamp()
             if stamp != self._file_stamp:
                 self._file_stamp = stamp

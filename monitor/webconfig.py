@@ -47,6 +47,7 @@ class _File(BaseModel):
 class WebConfig:
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    ssl_min_version: str = "TLS12"
     users: dict[str, bytes] = field(default_factory=dict)  # user -> bcrypt hash
 
 
@@ -66,6 +67,7 @@ def load_web_config(path: Path) -> WebConfig:
         base = path.parent
         config.ssl_certfile = str(base / data.tls_server_config.cert_file)
         config.ssl_keyfile = str(base / data.tls_server_config.key_file)
+        config.ssl_min_version = data.tls_server_config.min_version
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
                 config.ssl_certfile, config.ssl_keyfile

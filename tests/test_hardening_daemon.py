@@ -3,7 +3,9 @@ on reload, hostile targets beside healthy ones (schedule kept, memory bounded)."
 
 from __future__ import annotations
 
+import datetime
 import shutil
+import socket
 import ssl
 import time
 from pathlib import Path
@@ -233,3 +235,70 @@ def test_healthy_channel_keeps_schedule_when_registry_regex_backtracks_on_hostil
     assert duration < 2
     assert not healthy_failed
     assert healthy_ok >= 3
+
+
+def served_certificate(port: int) -> bytes:
+    """The DER certificate the daemon presents in a TLS handshake (not verified)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        return tls.getpeercert(binary_form=True) or b""
+
+
+def test_new_certificate_served_without_restart_when_web_config_files_change(
+    tmp_path: Path, web_config: Path, ca: trustme.CA, start_daemon: Any, http_server: HttpServer
+):
+    """Certificate and key replaced on disk (cert-manager renewing them): the next TLS
+    handshakes present the new certificate, with no restart and no signal."""
+    http_server.routes["/"] = page("ok")
+    config = write(tmp_path / "r.yaml", [{"id": "s", "kind": "web", "url": http_server.url()}])
+    trust = ssl.create_default_context(cafile=None)
+    trust.load_verify_locations(cadata=ca.cert_pem.bytes().decode())
+    daemon = start_daemon(
+        config,
+        extra_args=["--web-config", str(web_config)],
+        scheme="https",
+        verify=trust,
+        auth=("prometheus", "s3cret"),
+    )
+    first = served_certificate(daemon.port)
+    renewed = ca.issue_cert("127.0.0.1")
+    renewed.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    renewed.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
+    wait_for(lambda: served_certificate(daemon.port) != first, "renewed certificate served", 15)
+    new_der = ssl.PEM_cert_to_DER_cert(renewed.cert_chain_pems[0].bytes().decode())
+    assert served_certificate(daemon.port) == new_der
+    assert "web_tls_reloaded" in daemon.logs()
+    assert daemon.get("/healthz").status_code == 200
+
+
+def test_expired_web_certificate_at_start_is_a_warning_in_the_log(
+    tmp_path: Path, web_config: Path, ca: trustme.CA, start_daemon: Any, http_server: HttpServer
+):
+    """The daemon starts with an expired certificate (a scraper will refuse it) and says so
+    in one warning naming the file."""
+    http_server.routes["/"] = page("ok")
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3)
+    expired = ca.issue_cert(
+        "127.0.0.1", not_before=past - datetime.timedelta(days=30), not_after=past
+    )
+    expired.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    expired.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
+    config = write(tmp_path / "r.yaml", [{"id": "s", "kind": "web", "url": http_server.url()}])
+    daemon = start_daemon(
+        config,
+        extra_args=["--web-config", str(web_config)],
+        scheme="https",
+        verify=False,
+        auth=("prometheus", "s3cret"),
+    )
+    warnings = [
+        line for line in daemon.logs().splitlines() if "web_tls_certificate_expired" in line
+    ]
+    assert len(warnings) == 1
+    assert '"level": "warning"' in warnings[0]
+    assert str(tmp_path / "server.crt") in warnings[0]
