@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,24 @@ def site(ident: str, url: str) -> dict[str, Any]:
     return {"id": ident, "kind": "web", "url": url}
 
 
+@pytest.fixture
+def record(hardening_report: list[dict[str, Any]]) -> Callable[..., None]:
+    """Adds a row to the suite's hardening report (docs/hardening.md, "Daemon faults")."""
+
+    def add(case: str, expected: str, observed: str, seconds: str = "–") -> None:
+        hardening_report.append(
+            {
+                "area": "Daemon faults",
+                "case": case,
+                "expected": expected,
+                "observed": observed,
+                "seconds": seconds,
+            }
+        )
+
+    return add
+
+
 def reloads(daemon: RunningDaemon, result: str) -> float:
     return daemon.value("contact_config_reloads_total", result=result) or 0.0
 
@@ -60,7 +78,11 @@ def _configmap_version(mount: Path, name: str, text: str, ca_file: Path) -> None
 
 
 def test_reload_follows_configmap_swap_when_old_directory_is_deleted(
-    tmp_path: Path, start_daemon: Any, https_server: HttpServer, ca_file: Path
+    tmp_path: Path,
+    start_daemon: Any,
+    https_server: HttpServer,
+    ca_file: Path,
+    record: Callable[..., None],
 ):
     """Relative paths resolve against the directory given (`/etc/config`), not the resolved
     `..2024_a` target: after the kubelet swaps `..data` and deletes the old directory, the
@@ -87,10 +109,19 @@ def test_reload_follows_configmap_swap_when_old_directory_is_deleted(
     wait_for(lambda: daemon.value("contact_probe_success", channel="two") == 1, "two up", 20)
     assert daemon.value("contact_config_last_reload_successful") == 1
     assert daemon.value("contact_probe_success", channel="one") == 1
+    record(
+        "ConfigMap `..data` swapped, old directory deleted",
+        "reload ok, CA found, new channel probed",
+        "reloaded, new channel up",
+    )
 
 
 def test_reload_failed_with_reason_and_watcher_alive_when_ca_bundle_is_not_pem(
-    tmp_path: Path, start_daemon: Any, http_server: HttpServer, ca_file: Path
+    tmp_path: Path,
+    start_daemon: Any,
+    http_server: HttpServer,
+    ca_file: Path,
+    record: Callable[..., None],
 ):
     """A CA bundle that is not PEM is a `reload_failed` naming the file; the last good
     registry keeps probing, and the next good file is still picked up by the watcher."""
@@ -113,10 +144,15 @@ def test_reload_failed_with_reason_and_watcher_alive_when_ca_bundle_is_not_pem(
     )
     wait_for(lambda: daemon.value("contact_probe_success", channel="two") == 1, "two up", 15)
     assert daemon.value("contact_config_last_reload_successful") == 1
+    record(
+        "reload with a CA bundle that is not PEM",
+        "reload_failed with reason, last good kept",
+        "rejected with the file named; next good file loaded",
+    )
 
 
 def test_burst_of_sighups_and_writes_coalesces_into_one_reload(
-    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer, record: Callable[..., None]
 ):
     """Twenty SIGHUPs and five writes within a second are served by one reload, made once
     the file has been still for a moment."""
@@ -134,10 +170,11 @@ def test_burst_of_sighups_and_writes_coalesces_into_one_reload(
     time.sleep(RELOAD_SETTLE_SECONDS + 3)  # room for a second, unwanted one
     assert reloads(daemon, "success") == before + 1
     assert reloads(daemon, "failure") == 0
+    record("20 SIGHUPs and 5 writes in 1 s", "one reload", "1 reload, 0 failures")
 
 
 def test_replaced_file_is_reloaded_when_size_and_mtime_are_unchanged(
-    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer, record: Callable[..., None]
 ):
     """A file renamed over the registry with the same size and mtime (a new inode) is
     noticed by the watcher and loaded."""
@@ -154,10 +191,14 @@ def test_replaced_file_is_reloaded_when_size_and_mtime_are_unchanged(
     os.replace(replacement, config)
     wait_for(lambda: daemon.value("contact_probe_success", channel="bbb") == 1, "bbb up", 15)
     assert daemon.value("contact_channel_info", channel="aaa") is None
+    record("registry renamed over, same size and mtime", "noticed (inode)", "reloaded")
 
 
 async def test_reload_is_failed_not_fatal_when_building_the_new_registry_raises(
-    tmp_path: Path, http_server: HttpServer, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    http_server: HttpServer,
+    monkeypatch: pytest.MonkeyPatch,
+    record: Callable[..., None],
 ):
     """Any exception while building what the new registry needs (here an unexpected one in
     the scheduler's preparation) is a failed reload with the reason; nothing was swapped and
@@ -191,6 +232,11 @@ async def test_reload_is_failed_not_fatal_when_building_the_new_registry_raises(
     assert set(daemon.state.channel_defs) == {("acme", "two")}
     daemon._stop.set()
     assert await asyncio.wait_for(running, 10) == 0
+    record(
+        "unexpected exception while building a reload",
+        "reload_failed, nothing swapped",
+        "reload_failed with the reason; next reload ok",
+    )
 
 
 # --- history: visible failures, no silent loss ----------------------------------------------
@@ -266,7 +312,7 @@ def test_history_write_errors_visible_and_retried_when_disk_is_full(
 
 
 def test_deleted_history_database_is_recreated_with_queued_writes(
-    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer, record: Callable[..., None]
 ):
     """Deleting the database (and its directory) while the daemon runs: the file is created
     anew at the next write, and what happened after the deletion is in it."""
@@ -283,10 +329,15 @@ def test_deleted_history_database_is_recreated_with_queued_writes(
     wait_for(lambda: daemon.get("/api/v1/incidents").json(), "incident in the new file", 20)
     assert db.exists()
     assert "history_recreated" in daemon.logs()
+    record(
+        "history database and its directory deleted",
+        "re-created, later writes kept",
+        "re-created, incident written",
+    )
 
 
 def test_daemon_runs_without_history_and_api_answers_503_when_database_is_unreadable(
-    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer, record: Callable[..., None]
 ):
     """A history file that is not a database: one log line naming it, probing goes on, the
     history endpoints answer 503 with the reason, the status page flags it; no traceback."""
@@ -307,10 +358,15 @@ def test_daemon_runs_without_history_and_api_answers_503_when_database_is_unread
     assert len(lines) == 1
     assert "history_unavailable" in lines[0]
     assert "Traceback" not in daemon.logs()
+    record(
+        "history file is not a database at start",
+        "one log line, runs without history, API 503",
+        "1 line, 503 with the reason, page flagged",
+    )
 
 
 def test_second_daemon_refused_when_history_database_is_in_use(
-    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer, record: Callable[..., None]
 ):
     """Two daemons on one database: the second exits 2 with a message naming the file and
     the pid of the first, which keeps running."""
@@ -329,10 +385,15 @@ def test_second_daemon_refused_when_history_database_is_in_use(
     assert f"{db} is in use by another contact-monitor (pid {first.proc.pid}" in second.stderr
     assert "Traceback" not in second.stderr
     assert first.get("/healthz").status_code == 200
+    record(
+        "second daemon on the same history database",
+        "refused with a clear message",
+        "exit 2, file and pid named",
+    )
 
 
 def test_oldest_queued_writes_dropped_and_counted_when_writes_keep_failing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: Callable[..., None]
 ):
     """While the database cannot be written (its directory replaced by a file), failed
     batches wait in a bounded queue: past the bound the oldest go, and are counted."""
@@ -359,6 +420,11 @@ def test_oldest_queued_writes_dropped_and_counted_when_writes_keep_failing(
     directory.unlink()
     assert asyncio.run(history.flush()) is True
     assert sorted(i.channel for i in history.incidents()) == [f"c{i}" for i in range(15, 25)]
+    record(
+        "history writes failing 25 times, queue bound 10",
+        "oldest dropped and counted",
+        "15 dropped, newest 10 written after",
+    )
 
 
 # --- start and stop as documented ------------------------------------------------------------
@@ -379,6 +445,7 @@ def test_daemon_starts_and_probes_whatever_tz_the_process_has(
     start_daemon: Any,
     http_server: HttpServer,
     monkeypatch: pytest.MonkeyPatch,
+    record: Callable[..., None],
 ):
     """An unknown, absolute-path, malformed or empty TZ: the daemon plans in UTC, shows
     hours in the registry's zone, and probes as usual."""
@@ -390,10 +457,11 @@ def test_daemon_starts_and_probes_whatever_tz_the_process_has(
     wait_for(lambda: daemon.value("contact_probe_success", channel="one") == 1, "probing")
     assert daemon.get("/").status_code == 200
     assert not error_lines(daemon)
+    record(f"process TZ={tz!r}", "starts and probes (UTC inside)", "probing, no error lines")
 
 
 def test_daemon_starts_when_etc_localtime_points_nowhere(
-    tmp_path: Path, http_server: HttpServer, free_port_number: int
+    tmp_path: Path, http_server: HttpServer, free_port_number: int, record: Callable[..., None]
 ):
     """In a mount namespace where /etc/localtime's target is gone (a slim container), the
     daemon starts, probes and stops with 0."""
@@ -421,6 +489,7 @@ def test_daemon_starts_when_etc_localtime_points_nowhere(
         code = proc.wait(timeout=20)
     assert code == 0, log_path.read_text()
     assert "Traceback" not in log_path.read_text()
+    record("/etc/localtime pointing nowhere", "starts, probes, exits 0", "exit 0")
 
 
 def _scrape_value(url: str, proc: subprocess.Popen[bytes], label: str, name: str) -> bool:
@@ -445,7 +514,7 @@ def free_port_number() -> int:
 
 
 def test_sigterm_lets_probe_in_flight_finish_and_exits_0_without_error_lines(
-    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer, record: Callable[..., None]
 ):
     """SIGTERM while a probe waits for a slow (1.5 s) answer: the probe finishes and is
     recorded, the process exits 0 within timeout + 2 s, and nothing is logged as an error."""
@@ -473,6 +542,12 @@ def test_sigterm_lets_probe_in_flight_finish_and_exits_0_without_error_lines(
     assert '"event": "probe_finished"' in after_stop
     assert '"success": true' in after_stop
     assert not error_lines(daemon)
+    record(
+        "SIGTERM with a probe in flight (1.5 s answer)",
+        "probe finishes, exit 0 in timeout + 2 s, no errors",
+        f"probe recorded, exit 0 after {elapsed:.1f} s",
+        f"{elapsed:.1f}",
+    )
 
 
 def test_sigterm_exits_0_in_time_when_a_client_stopped_reading_metrics(
@@ -512,7 +587,7 @@ def test_sigterm_exits_0_in_time_when_a_client_stopped_reading_metrics(
 
 
 def test_second_sigterm_exits_at_once_when_probes_are_still_in_flight(
-    tmp_path: Path, start_daemon: Any, silent_server: Any
+    tmp_path: Path, start_daemon: Any, silent_server: Any, record: Callable[..., None]
 ):
     """A probe waits on a silent peer with a 30 s timeout: the first SIGTERM starts a clean
     stop that would wait for it, a second one exits at once (status 1)."""
@@ -530,6 +605,7 @@ def test_second_sigterm_exits_at_once_when_probes_are_still_in_flight(
     assert time.monotonic() - started < 1.5
     assert code == 1
     assert "stopping_now" in daemon.logs()
+    record("second SIGTERM while a 30 s probe is in flight", "exit at once", "exit 1 in < 1.5 s")
 
 
 # --- the web side cannot starve the probes ---------------------------------------------------
@@ -611,7 +687,7 @@ def test_healthy_channel_stays_up_when_600_idle_clients_meet_a_512_file_limit(
 
 
 def test_client_that_trickles_its_request_head_is_dropped_while_others_are_served(
-    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer, record: Callable[..., None]
 ):
     """A client sending its request line one byte a second (slowloris) is closed after the
     request-head timeout; other clients are answered meanwhile."""
@@ -633,10 +709,16 @@ def test_client_that_trickles_its_request_head_is_dropped_while_others_are_serve
     slow.close()
     assert dropped_after is not None
     assert dropped_after < REQUEST_HEAD_TIMEOUT_SECONDS + 4
+    record(
+        "client trickling its request head, 1 byte/s",
+        "dropped after the head timeout",
+        f"dropped after {dropped_after:.0f} s, others served",
+        f"{dropped_after:.0f}",
+    )
 
 
 def test_probe_failing_for_lack_of_file_descriptors_is_local_resources_not_down(
-    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer, record: Callable[..., None]
 ):
     """The daemon's own open-files limit squeezed to what it has open (`prlimit`): probes
     fail with `local_resources`, which counts against no channel (still up, failures not
@@ -659,3 +741,8 @@ def test_probe_failing_for_lack_of_file_descriptors_is_local_resources_not_down(
     assert daemon.value("contact_channel_up", text, channel="healthy") == 1
     assert daemon.logs().count("probes_short_of_local_resources") == 1
     assert "probes_local_resources_recovered" in daemon.logs()
+    record(
+        "probes hit EMFILE (prlimit to the files open)",
+        "local_resources, not counted, logged once",
+        "channel stayed up, 0 failures counted, 1 log line",
+    )
