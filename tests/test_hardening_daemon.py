@@ -330,3 +330,38 @@ def test_expired_web_certificate_at_start_is_a_warning_in_the_log(
             "seconds": "–",
         }
     )
+
+
+def test_unknown_users_take_as_long_as_wrong_passwords_and_never_stall_probes(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """A flood of wrong passwords and unknown users against a bcrypt (cost 12) password:
+    both are answered 401 in about the same time (a dummy hash for unknown names), and a
+    healthy channel probed every second misses no probe meanwhile (bcrypt runs off the loop)."""
+    http_server.routes["/"] = page("ok")
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=12)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({"basic_auth_users": {"prometheus": hashed}}))
+    config = write(tmp_path / "r.yaml", [{"id": "s", "kind": "web", "url": http_server.url()}])
+    daemon = start_daemon(
+        config, extra_args=["--web-config", str(web)], auth=("prometheus", "s3cret")
+    )
+    wait_for(lambda: daemon.value("contact_probe_success", channel="s") == 1, "probing")
+    before = daemon.value("contact_probes_total", channel="s", result="success") or 0
+
+    def timed(user: str, i: int) -> float:
+        started = time.monotonic()
+        answer = httpx.get(daemon.url + "/healthz", auth=(user, f"guess-{i}"), timeout=30)
+        assert answer.status_code == 401
+        return time.monotonic() - started
+
+    started = time.monotonic()
+    wrong = sorted(timed("prometheus", i) for i in range(8))
+    unknown = sorted(timed(f"nobody-{i}", i) for i in range(8))
+    elapsed = time.monotonic() - started
+    text = daemon.metrics_text()
+    after = daemon.value("contact_probes_total", text, channel="s", result="success") or 0
+    assert daemon.value("contact_probes_total", text, channel="s", result="failure") == 0
+    assert after - before >= elapsed * 0.6  # about one a second while bcrypt ran
+    assert 0.5 < wrong[4] / unknown[4] < 2.0
+    assert min(unknown) > 0.02  # a real bcrypt ran for unknown names too
