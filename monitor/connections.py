@@ -20,6 +20,7 @@ __all__ = ["CappedListener", "TimedH11Protocol", "connection_cap"]
 BASE_DESCRIPTORS = 64  # the process's own: stdio, epoll, SQLite and its WAL, the listener...
 DESCRIPTORS_PER_PROBE = 4  # a probe's socket(s) while Happy Eyeballs races, and its DNS query
 REQUEST_HEAD_TIMEOUT_SECONDS = 10.0  # a request line and headers must arrive within this
+WRITE_STALL_TIMEOUT_SECONDS = 20.0  # a client that reads nothing of its answer this long goes
 
 
 def connection_cap(concurrency: int, nofile: int | None = None) -> int:
@@ -67,9 +68,12 @@ class CappedListener(socket.socket):
 class TimedH11Protocol(H11Protocol):
     """uvicorn's h11 protocol, with a deadline for each request's line and headers: a
     client that connects and says nothing, or trickles its headers, is closed after
-    `REQUEST_HEAD_TIMEOUT_SECONDS` (uvicorn itself times out only idle keep-alive)."""
+    `REQUEST_HEAD_TIMEOUT_SECONDS` (uvicorn itself times out only idle keep-alive); and a
+    client that stops reading its answer (the send buffer stays full) is cut off after
+    `WRITE_STALL_TIMEOUT_SECONDS`."""
 
     _head_timer: asyncio.TimerHandle | None = None
+    _stall_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -81,7 +85,24 @@ class TimedH11Protocol(H11Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
+        self.resume_writing_timer_cancel()
         super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._stall_timer is None:
+            self._stall_timer = self.loop.call_later(
+                WRITE_STALL_TIMEOUT_SECONDS, self.transport.abort
+            )
+
+    def resume_writing(self) -> None:
+        self.resume_writing_timer_cancel()
+        super().resume_writing()
+
+    def resume_writing_timer_cancel(self) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
 
     def _arm_head_timer(self) -> None:
         self._cancel_head_timer()

@@ -21,7 +21,7 @@ import yaml
 from conftest import RunningDaemon, wait_for
 from servers import HttpServer, page
 
-from monitor.connections import REQUEST_HEAD_TIMEOUT_SECONDS
+from monitor.connections import REQUEST_HEAD_TIMEOUT_SECONDS, WRITE_STALL_TIMEOUT_SECONDS
 from monitor.daemon import RELOAD_SETTLE_SECONDS
 
 MONITOR_RUN = [sys.executable, "-m", "monitor", "run"]
@@ -745,4 +745,34 @@ def test_probe_failing_for_lack_of_file_descriptors_is_local_resources_not_down(
         "probes hit EMFILE (prlimit to the files open)",
         "local_resources, not counted, logged once",
         "channel stayed up, 0 failures counted, 1 log line",
+    )
+
+
+def test_client_that_stops_reading_its_metrics_is_cut_off_after_the_write_stall_timeout(
+    tmp_path: Path, start_daemon: Any, record: Callable[..., None]
+):
+    """A scraper that asks for 3 MB of /metrics and reads none of it holds its connection
+    only until the write-stall timeout; the daemon goes on serving others."""
+    phones = [{"id": f"p{i}", "kind": "phone", "phone": "8 800 555-89-82"} for i in range(3000)]
+    config = tmp_path / "channels.yaml"
+    config.write_text(registry(phones, interval="5s"))
+    daemon = start_daemon(config)
+    wait_for(lambda: daemon.get("/readyz").status_code == 200, "first round", 30)
+    stuck = socket.create_connection(("127.0.0.1", daemon.port))
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    stuck.sendall(b"GET /metrics HTTP/1.1\r\nHost: monitor\r\n\r\n")
+    started = time.monotonic()
+    time.sleep(2)
+    assert daemon.get("/healthz").status_code == 200
+    connections = lambda: daemon.value("contact_web_connections") or 0  # noqa: E731
+    assert connections() >= 2  # the stuck one and this scrape's
+    wait_for(lambda: connections() <= 1, "stuck client cut off", WRITE_STALL_TIMEOUT_SECONDS + 15)
+    elapsed = time.monotonic() - started
+    stuck.close()
+    assert elapsed < WRITE_STALL_TIMEOUT_SECONDS + 15
+    record(
+        "scraper stops reading a 3 MB /metrics answer",
+        "cut off after the write-stall timeout",
+        f"cut off after {elapsed:.0f} s",
+        f"{elapsed:.0f}",
     )
