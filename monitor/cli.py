@@ -20,7 +20,7 @@ from monitor.charset import decode_page
 from monitor.config import Defaults, Registry, Source, parse_duration
 from monitor.daemon import Daemon, parse_listen
 from monitor.extract import extract_contacts, looks_like_html
-from monitor.history import History
+from monitor.history import History, HistoryUnavailable
 from monitor.loader import (
     RegistryInvalid,
     check_registry,
@@ -402,11 +402,14 @@ def _history(args: argparse.Namespace) -> int:
 
     if not Path(path).is_file():
         raise _UsageError(f"no history at {path}: has the daemon run with this registry?")
-    history = History(Path(path), retention_seconds=float("inf"))
     try:
-        incidents = history.incidents(org, channel, since=since, limit=10_000)
-    finally:
-        history.close()
+        history = History(Path(path), retention_seconds=float("inf"))
+        try:
+            incidents = history.incidents(org, channel, since=since, limit=10_000)
+        finally:
+            history.close()
+    except HistoryUnavailable as exc:
+        raise _UsageError(f"cannot read the history: {exc}") from None
     _emit(
         args.format,
         {"incidents": [i.to_json() for i in incidents]},

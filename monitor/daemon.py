@@ -18,11 +18,14 @@ import structlog
 import uvicorn
 
 from monitor.config import Registry
+from monitor.connections import CappedListener, TimedH11Protocol, connection_cap
 from monitor.history import History, HistoryHealth, HistoryLocked, HistoryUnavailable
 from monitor.history_metrics import HistoryCollector
 from monitor.loader import RegistryInvalid, load_registry, registry_base, registry_stamp
 from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler
+from monitor.self_metrics import SelfCollector
+from monitor.server_tls import ServerTls
 from monitor.sharding import Shard
 from monitor.state import State
 from monitor.web import create_app
@@ -36,6 +39,7 @@ WATCH_INTERVAL_SECONDS = 2.0
 RELOAD_SETTLE_SECONDS = 0.5
 FLUSH_INTERVAL_SECONDS = 2.0  # a kill -9 loses at most this much history
 PURGE_INTERVAL_SECONDS = 3600.0
+WEB_GRACE_SECONDS = 1.0  # at stop, what web clients get to finish before being cut off
 REPEAT_ERROR_LOG_SECONDS = 60.0  # a write error that persists is logged again this often
 
 
@@ -78,6 +82,7 @@ class Daemon:
 
         self.base_dir = registry_base(config_path)
         self.history_health: HistoryHealth | None = None
+        self.tls: ServerTls | None = None
         self._stop = asyncio.Event()
         self._file_stamp = self._stamp()
         self._reload_wanted = asyncio.Event()
@@ -96,7 +101,8 @@ class Daemon:
         self.metrics = MonitorMetrics(self.state, self.scope, self.shard)
         self.metrics.registry.register(HistoryCollector(lambda: self.history_health))
         self.scheduler = ProbeScheduler(self.state, self.metrics, self.base_dir)
-        sock = self._bind()
+        sock = self._bind(connection_cap(registry.defaults.concurrency))
+        self.metrics.registry.register(SelfCollector(self.state, sock))
         browser = self.scheduler.browser
         app: Any = create_app(
             self.state,
@@ -107,16 +113,21 @@ class Daemon:
         )
         if self.web.users:
             app = BasicAuth(app, self.web.users)
-        server = _Server(
-            uvicorn.Config(
-                app,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                ssl_certfile=self.web.ssl_certfile,
-                ssl_keyfile=self.web.ssl_keyfile,
-            )
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            http=TimedH11Protocol,
+            lifespan="off",
+            timeout_graceful_shutdown=None,  # the daemon bounds it: _stop_web
         )
+        config.load()
+        if self.web.ssl_certfile and self.web.ssl_keyfile:
+            self.tls = ServerTls(
+                self.web.ssl_certfile, self.web.ssl_keyfile, self.web.ssl_min_version
+            )
+            config.ssl = self.tls.context
+        server = _Server(config)
         self._install_signals()
         self.scheduler.start()
         serving = asyncio.create_task(server.serve(sockets=[sock]))
@@ -134,19 +145,37 @@ class Daemon:
             registry_channels=len(self.state.channel_defs),
             shard=str(self.shard),
             location=self.scope.get("location"),
+            max_web_connections=sock.cap,
             pid=os.getpid(),
         )
         await self._stop.wait()
         log.info("stopping")
         for chore in chores:
             chore.cancel()
-        await self.scheduler.shutdown()
-        server.should_exit = True
-        await serving
+        web = asyncio.create_task(self._stop_web(server, serving))
+        await self.scheduler.shutdown()  # probes in flight get their timeout
+        await web
         if self.history is not None:
             await self._close_history(self.history)
         log.info("stopped")
         return 0
+
+    async def _stop_web(self, server: _Server, serving: asyncio.Task[None]) -> None:
+        """Stop accepting; give open connections `WEB_GRACE_SECONDS`, then cut them off (a
+        client that stopped reading `/metrics` must not hold the process)."""
+        server.should_exit = True
+        done, _ = await asyncio.wait({serving}, timeout=WEB_GRACE_SECONDS + 0.2)
+        if done:
+            return
+        server.force_exit = True
+        for connection in list(server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+        done, _ = await asyncio.wait({serving}, timeout=1.0)
+        if not done:
+            serving.cancel()
+            await asyncio.gather(serving, return_exceptions=True)
 
     def _open_history(self, registry: Registry) -> History | None:
         """The history database, locked for this daemon; None (and a flagged health, one
@@ -214,23 +243,33 @@ class Daemon:
             )
         await asyncio.to_thread(history.close)
 
-    def _bind(self) -> socket.socket:
+    def _bind(self, cap: int) -> CappedListener:
         host, port = self.listen
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.create_server((host, port), family=family, reuse_port=False)
         sock.setblocking(False)
-        return sock
+        return CappedListener.wrap(sock, cap)
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self._stop.set)
-        loop.add_signal_handler(signal.SIGINT, self._stop.set)
+        loop.add_signal_handler(signal.SIGTERM, self._on_stop_signal, "SIGTERM")
+        loop.add_signal_handler(signal.SIGINT, self._on_stop_signal, "SIGINT")
         loop.add_signal_handler(signal.SIGHUP, lambda: self.request_reload("sighup"))
+
+    def _on_stop_signal(self, name: str) -> None:
+        """The first SIGTERM/SIGINT stops cleanly; a second one exits at once (status 1)."""
+        if not self._stop.is_set():
+            self._stop.set()
+            return
+        log.warning("stopping_now", signal=name)
+        os._exit(1)
 
     def request_reload(self, trigger: str) -> None:
         """Ask for a reload; requests that come in a burst are served by one."""
         self._reload_trigger = trigger
         self._reload_wanted.set()
+        if self.tls is not None:
+            self.tls.check(trigger)
 
     async def _reloader(self) -> None:
         """The one task that reloads: after a request, waits until no new request came and
@@ -278,6 +317,8 @@ class Daemon:
     async def _watch_file(self) -> None:
         while True:
             await asyncio.sleep(WATCH_INTERVAL_SECONDS)
+            if self.tls is not None:
+                self.tls.check("file_changed")
             stamp = self._stamp()
             if stamp != self._file_stamp:
                 self._file_stamp = stamp

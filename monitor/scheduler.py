@@ -83,6 +83,13 @@ class _NoSkipMessages(logging.Filter):
 _SKIP_FILTER = _NoSkipMessages()
 
 
+def _longest_timeout(state: State) -> float:
+    """The longest timeout of any channel or source: what a probe in flight may still need."""
+    timeouts = [getattr(t, "timeout", None) for t in state.channel_defs.values()]
+    timeouts += [getattr(t, "timeout", None) for t in state.source_defs.values()]
+    return max([t for t in timeouts if t] + [state.registry.defaults.timeout])
+
+
 def _job_id(kind: str, org: str, ident: str) -> str:
     return f"{kind}:{org}/{ident}"
 
@@ -106,6 +113,9 @@ class ProbeScheduler:
         self.metrics = metrics
         self.base_dir = base_dir
         self.scheduler = TickScheduler(
+            # Jobs are planned in UTC: the process's TZ or /etc/localtime (unset, broken,
+            # missing in a container) must never stop the daemon; hours use the registry's zone.
+            timezone=datetime.UTC,
             job_defaults={
                 "max_instances": 1,
                 "coalesce": True,
@@ -131,15 +141,21 @@ class ProbeScheduler:
         self.scheduler.start()
 
     async def shutdown(self) -> None:
-        """Stop scheduling; give probes in flight their timeout to finish, then cancel."""
+        """Stop scheduling; give probes in flight their timeout to finish, then cancel.
+
+        APScheduler's own shutdown cancels the coroutines it runs, so it is paused first
+        (no new runs) and shut down only once the probes in flight are done.
+        """
         if self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()
         if self._in_flight:
-            grace = self.state.registry.defaults.timeout + 1
+            grace = _longest_timeout(self.state) + 0.5
             _, pending = await asyncio.wait(set(self._in_flight), timeout=grace)
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         if self._ctx.browser is not None:
             await self._ctx.browser.close()
 

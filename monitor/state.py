@@ -19,6 +19,7 @@ from monitor.drift import SourceKey, find_drift
 from monitor.history import History
 from monitor.maintenance import in_maintenance, windows_by_channel
 from monitor.model import Finding, ProbeResult
+from monitor.probers._base import LOCAL_RESOURCES
 from monitor.sharding import shard_key
 
 __all__ = ["ChannelKey", "ChannelState", "ReloadStatus", "SourceState", "State"]
@@ -76,6 +77,8 @@ class State:
         self.reload = ReloadStatus()
         self.started_at = time.time()
         self.history_errors: list[str] = []  # latest history write errors, for the banner
+        self.local_failures = 0  # probes that failed for the monitor's own lack of resources
+        self._short_of_resources = False
         self._index()
 
     # --- registry ---------------------------------------------------------------------
@@ -131,6 +134,8 @@ class State:
         if result.success is None:
             self._record_unmeasured(state, result)
             return
+        if self._local_failure(key, result):
+            return
         state.result = result
         state.skipped = None
         planned = self.in_maintenance(key, result.timestamp)
@@ -158,6 +163,27 @@ class State:
             if state.result is not None:
                 return
         state.result = result
+
+
+    def _local_failure(self, key: ChannelKey, result: ProbeResult) -> bool:
+        """A probe that failed for the monitor's own reason (EMFILE, no memory) says nothing
+        about the target: it is counted apart and leaves the channel's state as it was.
+        Logged once when it starts and once when probes work again."""
+        if result.reason == LOCAL_RESOURCES:
+            self.local_failures += 1
+            if not self._short_of_resources:
+                self._short_of_resources = True
+                log.warning(
+                    "probes_short_of_local_resources",
+                    org=key[0],
+                    channel=key[1],
+                    message=result.message,
+                )
+            return True
+        if self._short_of_resources:
+            self._short_of_resources = False
+            log.info("probes_local_resources_recovered", skipped=self.local_failures)
+        return False
 
     def _damp(
         self, key: ChannelKey, channel: Channel, state: ChannelState, result: ProbeResult
@@ -190,7 +216,7 @@ class State:
 
     def record_source(self, key: SourceKey, result: ProbeResult) -> None:
         state = self.sources.get(key)
-        if state is None:
+        if state is None or self._local_failure(key, result):
             return
         state.result = result
         if result.success:

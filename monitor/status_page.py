@@ -26,7 +26,7 @@ from monitor.state import State
 __all__ = ["StatusPageCache", "hours_text", "render_snapshot", "render_status_page", "snapshot"]
 
 DAYS = 30
-PAGE_TTL_SECONDS = 2.0  # the page refreshes itself every 30 s; reloads in between share one
+PAGE_TTL_SECONDS = 10.0  # the page refreshes itself every 30 s; reloads in between share one
 _ENV = Environment(
     loader=PackageLoader("monitor", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),

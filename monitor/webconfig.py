@@ -3,10 +3,12 @@ exporters use (exporter-toolkit): `tls_server_config` and `basic_auth_users` (bc
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import ssl
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +47,7 @@ class _File(BaseModel):
 class WebConfig:
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
+    ssl_min_version: str = "TLS12"
     users: dict[str, bytes] = field(default_factory=dict)  # user -> bcrypt hash
 
 
@@ -64,6 +67,7 @@ def load_web_config(path: Path) -> WebConfig:
         base = path.parent
         config.ssl_certfile = str(base / data.tls_server_config.cert_file)
         config.ssl_keyfile = str(base / data.tls_server_config.key_file)
+        config.ssl_min_version = data.tls_server_config.min_version
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
                 config.ssl_certfile, config.ssl_keyfile
@@ -74,16 +78,29 @@ def load_web_config(path: Path) -> WebConfig:
 
 
 class BasicAuth:
-    """ASGI middleware: every request needs one of the users; bcrypt runs once per
-    distinct credential (successes are cached by digest), so scrapes stay cheap."""
+    """ASGI middleware: every request needs one of the users, checked the way Prometheus's
+    exporter-toolkit checks them.
+
+    - bcrypt runs in a worker thread (it releases the GIL), one check at a time, so a flood
+      of wrong passwords takes at most one core and never the event loop that times probes;
+    - the outcome of each (user, hash, password) is cached, good or bad (`CACHE_SIZE`
+      entries, least recently used dropped), so a scraper pays bcrypt once;
+    - an unknown user is checked against a dummy hash of the same cost, so it takes as long
+      as a wrong password and names cannot be probed by timing.
+    """
+
+    CACHE_SIZE = 100
 
     def __init__(self, app: App, users: dict[str, bytes]) -> None:
         self.app = app
         self.users = users
-        self._good: set[bytes] = set()
+        self._cache: OrderedDict[bytes, bool] = OrderedDict()
+        self._one_at_a_time = asyncio.Lock()
+        cost = max((_cost(h) for h in users.values()), default=10)
+        self._dummy = bcrypt.hashpw(b"not a password", bcrypt.gensalt(rounds=cost))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self._allowed(scope):
+        if scope["type"] != "http" or await self._allowed(scope):
             await self.app(scope, receive, send)
             return
         await send(
@@ -98,7 +115,7 @@ class BasicAuth:
         )
         await send({"type": "http.response.body", "body": b"Unauthorized\n"})
 
-    def _allowed(self, scope: Scope) -> bool:
+    async def _allowed(self, scope: Scope) -> bool:
         header = dict(scope.get("headers") or []).get(b"authorization", b"")
         scheme, _, encoded = header.partition(b" ")
         if scheme.lower() != b"basic":
@@ -107,11 +124,32 @@ class BasicAuth:
             user, _, password = base64.b64decode(encoded, validate=True).partition(b":")
         except (binascii.Error, ValueError):
             return False
-        digest = hashlib.sha256(user + b"\0" + password).digest()
-        if digest in self._good:
-            return True
         hashed = self.users.get(user.decode("utf-8", "replace"))
-        if hashed is None or not bcrypt.checkpw(password, hashed):
-            return False
-        self._good.add(digest)
-        return True
+        checked = hashed or self._dummy
+        key = hashlib.sha256(b"\0".join((user, checked, password))).digest()
+        known = self._cached(key)
+        if known is not None:
+            return known
+        async with self._one_at_a_time:
+            known = self._cached(key)  # another request may have checked it meanwhile
+            if known is None:
+                matches = await asyncio.to_thread(bcrypt.checkpw, password, checked)
+                known = matches and hashed is not None
+                self._cache[key] = known
+                while len(self._cache) > self.CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        return known
+
+    def _cached(self, key: bytes) -> bool | None:
+        if key in self._cache:
+            self._cache.move_to_end(key)
+            return self._cache[key]
+        return None
+
+
+def _cost(hashed: bytes) -> int:
+    """The cost (log2 rounds) of a `$2b$NN$...` hash."""
+    try:
+        return int(hashed.split(b"$")[2])
+    except (IndexError, ValueError):
+        return 10

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import trustme
 
 sys.path.insert(0, str(Path(__file__).parent.parent / "bench"))
 
@@ -19,7 +20,7 @@ from monitor.loader import load_registry
 def test_generated_registry_is_valid_when_it_has_10000_channels(tmp_path: Path):
     """The 10,000-channel registry loads, with the intended mix of kinds."""
     targets = Targets(1, 2, 3, 4, tmp_path / "ca.pem", {})
-    (tmp_path / "ca.pem").write_text("")
+    trustme.CA().cert_pem.write_to_path(str(tmp_path / "ca.pem"))  # the registry loads it
     path = write_registry(tmp_path / "r.yaml", mixed_kinds(10_000), targets, 60.0)
     channels = load_registry(path).organizations[0].channels
     assert len(channels) == 10_000

@@ -3,7 +3,9 @@ on reload, hostile targets beside healthy ones (schedule kept, memory bounded)."
 
 from __future__ import annotations
 
+import datetime
 import shutil
+import socket
 import ssl
 import time
 from pathlib import Path
@@ -233,3 +235,133 @@ def test_healthy_channel_keeps_schedule_when_registry_regex_backtracks_on_hostil
     assert duration < 2
     assert not healthy_failed
     assert healthy_ok >= 3
+
+
+def served_certificate(port: int) -> bytes:
+    """The DER certificate the daemon presents in a TLS handshake (not verified)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        return tls.getpeercert(binary_form=True) or b""
+
+
+def test_new_certificate_served_without_restart_when_web_config_files_change(
+    tmp_path: Path,
+    web_config: Path,
+    ca: trustme.CA,
+    start_daemon: Any,
+    http_server: HttpServer,
+    hardening_report: list[dict[str, Any]],
+):
+    """Certificate and key replaced on disk (cert-manager renewing them): the next TLS
+    handshakes present the new certificate, with no restart and no signal."""
+    http_server.routes["/"] = page("ok")
+    config = write(tmp_path / "r.yaml", [{"id": "s", "kind": "web", "url": http_server.url()}])
+    trust = ssl.create_default_context(cafile=None)
+    trust.load_verify_locations(cadata=ca.cert_pem.bytes().decode())
+    daemon = start_daemon(
+        config,
+        extra_args=["--web-config", str(web_config)],
+        scheme="https",
+        verify=trust,
+        auth=("prometheus", "s3cret"),
+    )
+    first = served_certificate(daemon.port)
+    renewed = ca.issue_cert("127.0.0.1")
+    renewed.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    renewed.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
+    wait_for(lambda: served_certificate(daemon.port) != first, "renewed certificate served", 15)
+    new_der = ssl.PEM_cert_to_DER_cert(renewed.cert_chain_pems[0].bytes().decode())
+    assert served_certificate(daemon.port) == new_der
+    assert "web_tls_reloaded" in daemon.logs()
+    assert daemon.get("/healthz").status_code == 200
+    hardening_report.append(
+        {
+            "area": "Daemon faults",
+            "case": "--web-config certificate and key replaced on disk",
+            "expected": "new certificate on the next handshakes, no restart",
+            "observed": "new certificate served",
+            "seconds": "–",
+        }
+    )
+
+
+def test_expired_web_certificate_at_start_is_a_warning_in_the_log(
+    tmp_path: Path,
+    web_config: Path,
+    ca: trustme.CA,
+    start_daemon: Any,
+    http_server: HttpServer,
+    hardening_report: list[dict[str, Any]],
+):
+    """The daemon starts with an expired certificate (a scraper will refuse it) and says so
+    in one warning naming the file."""
+    http_server.routes["/"] = page("ok")
+    past = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3)
+    expired = ca.issue_cert(
+        "127.0.0.1", not_before=past - datetime.timedelta(days=30), not_after=past
+    )
+    expired.private_key_pem.write_to_path(str(tmp_path / "server.key"))
+    expired.cert_chain_pems[0].write_to_path(str(tmp_path / "server.crt"))
+    config = write(tmp_path / "r.yaml", [{"id": "s", "kind": "web", "url": http_server.url()}])
+    daemon = start_daemon(
+        config,
+        extra_args=["--web-config", str(web_config)],
+        scheme="https",
+        verify=False,
+        auth=("prometheus", "s3cret"),
+    )
+    warnings = [
+        line for line in daemon.logs().splitlines() if "web_tls_certificate_expired" in line
+    ]
+    assert len(warnings) == 1
+    assert '"level": "warning"' in warnings[0]
+    assert str(tmp_path / "server.crt") in warnings[0]
+    hardening_report.append(
+        {
+            "area": "Daemon faults",
+            "case": "--web-config certificate expired at start",
+            "expected": "a warning naming the file",
+            "observed": "1 warning",
+            "seconds": "–",
+        }
+    )
+
+
+def test_unknown_users_take_as_long_as_wrong_passwords_and_never_stall_probes(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """A flood of wrong passwords and unknown users against a bcrypt (cost 12) password:
+    both are answered 401 in about the same time (a dummy hash for unknown names), and a
+    healthy channel probed every second misses no probe meanwhile (bcrypt runs off the loop)."""
+    http_server.routes["/"] = page("ok")
+    hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=12)).decode()
+    web = tmp_path / "web.yml"
+    web.write_text(yaml.safe_dump({"basic_auth_users": {"prometheus": hashed}}))
+    config = write(tmp_path / "r.yaml", [{"id": "s", "kind": "web", "url": http_server.url()}])
+    daemon = start_daemon(
+        config, extra_args=["--web-config", str(web)], auth=("prometheus", "s3cret")
+    )
+    wait_for(lambda: daemon.value("contact_probe_success", channel="s") == 1, "probing")
+    before = daemon.value("contact_probes_total", channel="s", result="success") or 0
+
+    def timed(user: str, i: int) -> float:
+        started = time.monotonic()
+        answer = httpx.get(daemon.url + "/healthz", auth=(user, f"guess-{i}"), timeout=30)
+        assert answer.status_code == 401
+        return time.monotonic() - started
+
+    started = time.monotonic()
+    wrong = sorted(timed("prometheus", i) for i in range(8))
+    unknown = sorted(timed(f"nobody-{i}", i) for i in range(8))
+    elapsed = time.monotonic() - started
+    text = daemon.metrics_text()
+    after = daemon.value("contact_probes_total", text, channel="s", result="success") or 0
+    assert daemon.value("contact_probes_total", text, channel="s", result="failure") == 0
+    assert after - before >= elapsed * 0.6  # about one a second while bcrypt ran
+    assert 0.5 < wrong[4] / unknown[4] < 2.0
+    assert min(unknown) > 0.02  # a real bcrypt ran for unknown names too

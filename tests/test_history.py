@@ -192,3 +192,16 @@ def test_history_command_fails_clearly_when_database_is_missing(
     """No database yet: one line saying so, exit 2."""
     assert main(["history", "--history-db", str(tmp_path / "none.sqlite3")]) == 2
     assert "no history at" in capsys.readouterr().err
+
+
+def test_history_command_exits_2_naming_the_file_when_it_is_not_a_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """`history` on a file that is not SQLite: one line with the file and SQLite's reason."""
+
+    bogus = tmp_path / "h.sqlite3"
+    bogus.write_bytes(b"not a database at all\n" * 50)
+    assert main(["history", "--history-db", str(bogus)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bogus}: file is not a database (SQLITE_NOTADB)" in err
+    assert "Traceback" not in err

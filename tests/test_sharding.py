@@ -76,7 +76,14 @@ def test_one_series_per_channel_when_three_replicas_are_scraped_by_prometheus(
         )
     )
     replicas = [
-        start_daemon(config, extra_args=["--shard", f"{i}/3", "--location", "lab"])
+        start_daemon(
+            config,
+            # each replica its own history, as each pod its own volume (the file is locked)
+            extra_args=[
+                *("--shard", f"{i}/3", "--location", "lab"),
+                *("--history-db", str(tmp_path / f"history-{i}.sqlite3")),
+            ],
+        )
         for i in range(3)
     ]
     prometheus_yml = tmp_path / "prometheus.yml"

@@ -24,6 +24,7 @@ from monitor.config import Defaults
 from monitor.model import ProbeFailure, ProbeResult
 
 __all__ = [
+    "LOCAL_RESOURCES",
     "ProbeContext",
     "Prober",
     "failure_from_exception",
@@ -154,7 +155,17 @@ def failure_from_exception(exc: BaseException) -> tuple[str, str]:
     return "error", f"{type(exc).__name__}: {exc}"[:300]
 
 
+# The monitor's own shortage, not the target's fault: too many open files (the process's or
+# the system's), no memory, no socket buffers. See `LOCAL_RESOURCES`.
+_LOCAL_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS}
+LOCAL_RESOURCES = "local_resources"
+
+
 def _classify_one(exc: BaseException) -> tuple[str, str] | None:
+    if isinstance(exc, MemoryError):
+        return LOCAL_RESOURCES, "the monitor itself ran out of memory"
+    if isinstance(exc, OSError) and exc.errno in _LOCAL_ERRNOS:
+        return LOCAL_RESOURCES, f"the monitor itself is short of resources: {exc.strerror}"
     if isinstance(exc, ssl.SSLCertVerificationError):
         reason = _CERT_REASONS.get(exc.verify_code, "tls_untrusted")
         return reason, f"certificate rejected: {exc.verify_message}"
