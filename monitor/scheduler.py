@@ -25,6 +25,7 @@ from monitor.probers import (
     probe_source,
 )
 from monitor.sharding import shard_key
+from monitor.sip.budget import CallBudget
 from monitor.state import State
 
 __all__ = ["ProbeScheduler", "TickScheduler"]
@@ -88,7 +89,9 @@ class ProbeScheduler:
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self._planned: dict[str, datetime.datetime] = {}
         self._in_flight: set[asyncio.Task] = set()
-        self._ctx = make_probe_context(state.registry.defaults, base_dir)
+        # Test calls are counted in the history database, so a restart keeps the budget.
+        self._call_budget = CallBudget(state.history.path) if state.history else None
+        self._ctx = make_probe_context(state.registry.defaults, base_dir, self._call_budget)
         self._limit = asyncio.Semaphore(state.registry.defaults.concurrency)
         self._host_limits: dict[str, asyncio.Semaphore] = {}
         self._hosts: dict[str, tuple[Channel | Source, str | None]] = {}
@@ -115,7 +118,7 @@ class ProbeScheduler:
     def sync(self, old: Registry, new: Registry) -> dict[str, int]:
         """Add, remove and reschedule only the jobs whose definition changed."""
         if old.defaults != new.defaults:
-            self._ctx = make_probe_context(new.defaults, self.base_dir)
+            self._ctx = make_probe_context(new.defaults, self.base_dir, self._call_budget)
             self._limit = asyncio.Semaphore(new.defaults.concurrency)
             self._host_limits.clear()
         before, after = self._job_specs(old), self._job_specs(new)

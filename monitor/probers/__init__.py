@@ -16,6 +16,8 @@ from monitor.probers._base import (
 from monitor.probers.http import probe_http
 from monitor.probers.mx import probe_mx
 from monitor.probers.phone import probe_phone
+from monitor.probers.push import probe_push
+from monitor.probers.sip import probe_sip
 from monitor.probers.smtp import probe_smtp
 from monitor.probers.source import probe_source
 from monitor.probers.tcp import probe_tcp
@@ -38,6 +40,8 @@ PROBERS: dict[str, Prober] = {
     "tcp": probe_tcp,
     "phone": probe_phone,
     "source": probe_source,
+    "sip": probe_sip,
+    "push": probe_push,
 }
 
 _BY_KIND = {
@@ -51,6 +55,10 @@ _BY_KIND = {
 
 def probers_for(channel: Channel) -> tuple[str, ...]:
     """Names of the probers a channel needs, in order; each runs only if the one before passed."""
+    if channel.check == "push":
+        return ("push",)
+    if channel.kind == "phone" and channel.check == "sip":
+        return ("sip",)
     if channel.kind == "email":
         # The SMTP probe looks the MX hosts up itself, and fails with the MX reasons.
         return ("smtp",) if channel.smtp != "off" else ("mx",)

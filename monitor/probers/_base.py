@@ -11,7 +11,7 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ import h11
 
 from monitor.config import Defaults
 from monitor.model import ProbeFailure, ProbeResult
+from monitor.sip.budget import CallBudget
 
 __all__ = [
     "ProbeContext",
@@ -41,6 +42,9 @@ class ProbeContext:
     defaults: Defaults
     ssl_context: ssl.SSLContext
     resolver: dns.asyncresolver.Resolver
+    # SIP test calls: the daily budget (history database) and the cap on SIPp processes.
+    call_budget: CallBudget = field(default_factory=CallBudget)
+    sip_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 
     def timeout_for(self, target: Any) -> float:
         return getattr(target, "timeout", None) or self.defaults.timeout
@@ -150,11 +154,23 @@ def _classify_one(exc: BaseException) -> tuple[str, str] | None:
     return None
 
 
-def make_probe_context(defaults: Defaults, base_dir: Path) -> ProbeContext:
+def make_probe_context(
+    defaults: Defaults, base_dir: Path, call_budget: CallBudget | None = None
+) -> ProbeContext:
     """A context for `defaults`; relative files (the CA bundle) are taken from `base_dir`.
-    It holds no connections: nothing to close."""
+    It holds no connections: nothing to close. Without `call_budget`, test calls are counted
+    in the history database named by `defaults.history.path`."""
     ca_file = str(base_dir / defaults.tls.ca_file) if defaults.tls.ca_file else None
-    return ProbeContext(defaults, build_ssl_context(ca_file), build_resolver(defaults))
+    if call_budget is None and defaults.sip is not None:
+        call_budget = CallBudget(base_dir / defaults.history.path)
+    slots = defaults.sip.max_concurrent_calls if defaults.sip else 1
+    return ProbeContext(
+        defaults,
+        build_ssl_context(ca_file),
+        build_resolver(defaults),
+        call_budget or CallBudget(),
+        asyncio.Semaphore(slots),
+    )
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,264 @@
+"""SIP test calls and OPTIONS against a real SIP network on loopback: Kamailio as the trunk
+(digest authentication) and SIPp far ends that ring, play early media, answer, refuse or
+stay silent (tests/sip_network.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import registry_with
+from sip_network import PASSWORD, SipNetwork
+from test_state_metrics import value
+
+from monitor.cli import main
+from monitor.config import Defaults, PhoneChannel
+from monitor.metrics import MonitorMetrics
+from monitor.model import ProbeResult
+from monitor.probers import make_probe_context, probe_channel
+from monitor.sip.budget import CallBudget
+from monitor.state import State
+
+BEHAVIOURS = {
+    "rings": "ring",
+    "early-media": "early",
+    "answers": "answer",
+    "not-found": "404 Not Found",
+    "gone": "410 Gone|1",
+    "busy": "486 Busy Here|17",
+    "unavailable": "480 Temporarily Unavailable|18",
+    "trunk-down": "503 Service Unavailable",
+    "silent": "silent",
+}
+TIMEOUT = 3.0
+
+
+@pytest.fixture(scope="module")
+def sip_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipNetwork]:
+    """One Kamailio trunk and one far end per behaviour, shared by the module."""
+    network = SipNetwork(tmp_path_factory.mktemp("sip")).start(list(BEHAVIOURS.values()))
+    yield network
+    network.stop()
+
+
+@pytest.fixture(autouse=True)
+def sip_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIP_PASSWORD", PASSWORD)
+
+
+def sip_defaults(network: SipNetwork, transport: str = "udp", **sip: object) -> Defaults:
+    return Defaults.model_validate(
+        {
+            "timeout": f"{TIMEOUT}s",
+            "sip": {
+                "trunk": network.trunk(transport),
+                "from": "sip:monitor@monitor.test",
+                "auth": {"username": "monitor", "password_env": "SIP_PASSWORD"},
+                **sip,
+            },
+        }
+    )
+
+
+def channel(network: SipNetwork, case: str, **extra: object) -> PhoneChannel:
+    number = network.numbers[BEHAVIOURS[case]]
+    return PhoneChannel(id=case, kind="phone", phone=number, check="sip", **extra)
+
+
+async def call_all(network: SipNetwork, tmp: Path, **extra: object) -> dict[str, ProbeResult]:
+    ctx = make_probe_context(sip_defaults(network), tmp, CallBudget())
+    cases = list(BEHAVIOURS)
+    results = await asyncio.gather(
+        *(probe_channel(channel(network, c, **extra), ctx) for c in cases)
+    )
+    return dict(zip(cases, results, strict=True))
+
+
+@pytest.fixture(scope="module")
+def calls(sip_network: SipNetwork, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """One test call per far end, all at once (the module's main fixture)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SIP_PASSWORD", PASSWORD)
+        return asyncio.run(call_all(sip_network, tmp_path_factory.mktemp("calls")))
+
+
+@pytest.mark.parametrize(
+    ("case", "success", "reason", "status", "q850"),
+    [
+        ("rings", True, None, 180, None),
+        ("early-media", True, None, 183, None),
+        ("answers", True, None, 200, None),
+        ("not-found", False, "number_not_in_service", 404, None),
+        ("gone", False, "number_not_in_service", 410, 1),
+        ("busy", False, "busy", 486, 17),
+        ("unavailable", False, "no_answer", 480, 18),
+        ("trunk-down", False, "trunk_unavailable", 503, None),
+        ("silent", False, "timeout", None, None),
+    ],
+)
+def test_reason_status_and_cause_when_far_end_behaves_so(
+    calls: dict, case: str, success: bool, reason: str | None, status: int | None, q850: int | None
+):
+    """Each far end's behaviour gives its reason, SIP status code and Q.850 cause."""
+    result = calls[case]
+    assert (result.success, result.reason) == (success, reason), result
+    assert result.details.get("sip_status_code") == status
+    assert result.details.get("q850_cause") == q850
+
+
+@pytest.mark.parametrize("case", ["rings", "early-media", "answers"])
+def test_post_dial_delay_measured_when_line_is_reached(calls: dict, case: str):
+    """Reaching the line measures the post-dial delay, INVITE to first ringing or answer."""
+    assert 0 < calls[case].details["post_dial_delay_seconds"] < TIMEOUT
+
+
+def test_silent_far_end_ends_within_timeout_when_nothing_answers(calls: dict):
+    """A far end that never answers is `timeout` inside the probe's own deadline."""
+    assert calls["silent"].duration_seconds < TIMEOUT + 0.5
+
+
+def test_sip_metrics_exported_when_calls_were_made(calls: dict):
+    """The status code, post-dial delay and Q.850 cause reach /metrics."""
+    cases = list(BEHAVIOURS)
+    phones = [{"id": c, "kind": "phone", "phone": "8 800 555-89-82"} for c in cases]
+    state = State(registry_with(phones))
+    for case in cases:
+        state.record_channel(("acme", case), calls[case])
+    metrics = MonitorMetrics(state)
+
+    def labels(case: str) -> dict[str, str]:
+        return {"org": "acme", "channel": case, "kind": "phone", "service": "general"}
+
+    assert value(metrics, "contact_probe_sip_status_code", labels("busy")) == 486
+    assert value(metrics, "contact_probe_sip_q850_cause", labels("busy")) == 17
+    assert value(metrics, "contact_probe_success", labels("rings")) == 1
+    delay = value(metrics, "contact_probe_sip_post_dial_delay_seconds", labels("rings"))
+    assert delay is not None
+    assert 0 < delay < TIMEOUT
+    assert value(metrics, "contact_probe_sip_status_code", labels("silent")) is None
+
+
+def test_deprecated_number_is_healthy_when_not_in_service(sip_network: SipNetwork, tmp_path):
+    """A switched-off number that answers 404/410 is in the expected state."""
+    ctx = make_probe_context(sip_defaults(sip_network), tmp_path, CallBudget())
+    for case in ("not-found", "gone"):
+        old = channel(sip_network, case, status="deprecated")
+        result = asyncio.run(probe_channel(old, ctx))
+        assert (result.success, result.reason) == (True, None), result
+
+
+@pytest.mark.parametrize("case", ["rings", "answers"])
+def test_deprecated_reachable_when_switched_off_number_still_rings(
+    sip_network: SipNetwork, tmp_path: Path, case: str
+):
+    """A deprecated number that still rings or answers is the finding deprecated_reachable."""
+    ctx = make_probe_context(sip_defaults(sip_network), tmp_path, CallBudget())
+    result = asyncio.run(probe_channel(channel(sip_network, case, status="deprecated"), ctx))
+    assert (result.success, result.reason) == (False, "deprecated_reachable")
+
+
+def test_call_reaches_line_when_trunk_is_tcp(sip_network: SipNetwork, tmp_path: Path):
+    """The same call over TCP to the trunk."""
+    ctx = make_probe_context(sip_defaults(sip_network, "tcp"), tmp_path, CallBudget())
+    result = asyncio.run(probe_channel(channel(sip_network, "rings"), ctx))
+    assert (result.success, result.details["sip_status_code"]) == (True, 180)
+
+
+def test_auth_failed_when_password_is_wrong(
+    sip_network: SipNetwork, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A wrong digest password is challenged again: sip_auth_failed, never "up"."""
+    monkeypatch.setenv("SIP_PASSWORD", "wrong")
+    ctx = make_probe_context(sip_defaults(sip_network), tmp_path, CallBudget())
+    result = asyncio.run(probe_channel(channel(sip_network, "rings"), ctx))
+    assert (result.success, result.reason, result.details["sip_status_code"]) == (
+        False,
+        "sip_auth_failed",
+        407,
+    )
+
+
+def test_fails_with_clear_reason_when_password_env_is_unset(
+    sip_network: SipNetwork, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """No password in the environment: sip_auth_missing, and nothing is dialled."""
+    monkeypatch.delenv("SIP_PASSWORD")
+    budget = CallBudget()
+    ctx = make_probe_context(sip_defaults(sip_network), tmp_path, budget)
+    result = asyncio.run(probe_channel(channel(sip_network, "rings"), ctx))
+    assert (result.success, result.reason) == (False, "sip_auth_missing")
+    assert budget.spend("any", 1) == (True, 0)
+
+
+def test_options_up_when_trunk_answers_200(sip_network: SipNetwork, tmp_path: Path):
+    """`sip.mode: options` keeps the trunk alive: 200 is up."""
+    ctx = make_probe_context(sip_defaults(sip_network), tmp_path, CallBudget())
+    result = asyncio.run(probe_channel(channel(sip_network, "rings", sip={"mode": "options"}), ctx))
+    assert (result.success, result.details["sip_status_code"]) == (True, 200)
+
+
+def test_options_fails_with_code_when_trunk_refuses(
+    sip_network: SipNetwork, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Anything but 200 to OPTIONS fails with that code."""
+    monkeypatch.setenv("SIP_PASSWORD", "wrong")
+    ctx = make_probe_context(sip_defaults(sip_network), tmp_path, CallBudget())
+    result = asyncio.run(probe_channel(channel(sip_network, "rings", sip={"mode": "options"}), ctx))
+    assert (result.success, result.details["sip_status_code"]) == (False, 407)
+
+
+def test_budget_holds_across_restart_when_calls_per_day_are_spent(
+    sip_network: SipNetwork, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """With max_calls_per_day 2, two `check` runs call and the third, a new process reading
+    the same history database, is skipped: not failed, and nothing is dialled."""
+    config = tmp_path / "channels.yaml"
+    config.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "defaults": {
+                    "timeout": f"{TIMEOUT}s",
+                    "sip": {
+                        "trunk": sip_network.trunk(),
+                        "auth": {"username": "monitor", "password_env": "SIP_PASSWORD"},
+                        "max_calls_per_day": 2,
+                    },
+                },
+                "organizations": [
+                    {
+                        "id": "acme",
+                        "channels": [
+                            {
+                                "id": "hotline",
+                                "kind": "phone",
+                                "phone": sip_network.numbers["ring"],
+                                "check": "sip",
+                            }
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    outcomes = []
+    for _ in range(3):
+        code = main(["check", "--config", str(config), "--format", "json"])
+        (result,) = json.loads(capsys.readouterr().out)["results"]
+        outcomes.append((code, result["success"], result["reason"]))
+    assert outcomes == [(0, True, None), (0, True, None), (0, None, "call_budget_exhausted")]
+    assert (tmp_path / "history.sqlite3").exists()
+
+
+def test_skip_keeps_last_measurement_when_budget_is_spent():
+    """A skipped call is counted as skipped and leaves the last measured state in place."""
+    state = State(registry_with([{"id": "h", "kind": "phone", "phone": "8 800 555-89-82"}]))
+    key = ("acme", "h")
+    state.record_channel(key, ProbeResult(True, details={"sip_status_code": 180}))
+    skipped = ProbeResult(None, "call_budget_exhausted", details={"skipped": True})
+    state.record_channel(key, skipped)
+    assert state.channels[key].result.success is True
+    assert (state.channels[key].probes_skipped, state.channels[key].skipped) == (1, skipped)
