@@ -19,11 +19,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Channel, EmailChannel, Registry, Source, TcpChannel, WebChannel
 from monitor.metrics import MonitorMetrics
+from monitor.model import ProbeResult
 from monitor.probers import (
     make_probe_context,
     probe_channel,
     probe_source,
 )
+from monitor.push import overdue_push
 from monitor.sharding import shard_key
 from monitor.sip.budget import CallBudget
 from monitor.state import State
@@ -210,7 +212,12 @@ class ProbeScheduler:
                 lag = max(0.0, (self._now() - planned).total_seconds())
                 self.metrics.observe_lag(kind, lag)
             started = time.monotonic()
-            if kind == "channel":
+            if kind == "channel" and target.check == "push":
+                # Pushed from outside: the job only notices when the pushes stop.
+                result = overdue_push(self.state, (org, ident)) or ProbeResult(True)
+                if result.reason == "push_missing":
+                    self.state.record_channel((org, ident), result)
+            elif kind == "channel":
                 result = await probe_channel(target, ctx)
                 self.state.record_channel((org, ident), result)
             else:

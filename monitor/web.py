@@ -18,6 +18,7 @@ from monitor.history import History
 from monitor.hours import in_hours
 from monitor.line_state import line_note, measured
 from monitor.metrics import MonitorMetrics
+from monitor.push import MAX_PUSH_BYTES, PushRejected, accept_push
 from monitor.state import State
 from monitor.status_page import hours_text, render_status_page
 
@@ -192,6 +193,23 @@ def create_app(state: State, metrics: MonitorMetrics, history: History | None = 
             for i in history.incidents(org, channel, since=since, limit=limit)
         ]
 
+    @app.post(
+        "/api/v1/push/{org}/{channel}",
+        status_code=202,
+        summary="An outside tester reports a channel on push (Bearer token)",
+        responses={
+            **{code: {"description": text} for code, text in PUSH_ERRORS.items()},
+        },
+    )
+    async def push(org: str, channel: str, request: Request) -> JSONResponse:
+        try:
+            body = await read_capped(request, MAX_PUSH_BYTES)
+            result = accept_push(state, org, channel, request.headers.get("authorization"), body)
+        except PushRejected as rejected:
+            headers = {"WWW-Authenticate": "Bearer"} if rejected.status == 401 else None
+            return JSONResponse({"error": rejected.message}, rejected.status, headers=headers)
+        return JSONResponse({"accepted": True, "success": result.success}, 202)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def status_page() -> str:
         if history is not None:
@@ -199,6 +217,29 @@ def create_app(state: State, metrics: MonitorMetrics, history: History | None = 
         return render_status_page(state, history)
 
     return app
+
+
+PUSH_ERRORS = {
+    401: "wrong or missing bearer token",
+    404: "no such channel",
+    409: "the channel is not on push",
+    413: "body too large",
+    421: "another replica's channel",
+    422: "body does not match the schema",
+}
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, or `PushRejected(413)` as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PushRejected(413, f"push body over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PushRejected(413, f"push body over {limit} bytes")
+    return bytes(body)
 
 
 def channel_rows(state: State) -> list[ChannelOut]:
