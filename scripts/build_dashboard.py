@@ -436,6 +436,38 @@ def panels() -> list[dict]:
     ]
 
 
+# --- phone lines: SIP test calls (issue 16) -------------------------------------------
+
+
+def phone_panels(y: int) -> list[dict]:
+    """Post-dial delay and SIP answers of the test calls, below everything else."""
+    phones = f'{RESULT},kind="phone"'
+    return [
+        row("Phone lines: SIP test calls", y),
+        timeseries(
+            "Post-dial delay",
+            [target(f"contact_probe_sip_post_dial_delay_seconds{{{phones}}}", "{{channel}}")],
+            (0, y + 1, 12, 8),
+            "From the INVITE to the first ringing (180), early media (183) or answer (200) of "
+            "each test call. A growing delay is a trunk or carrier problem callers hear as "
+            "silence.",
+            unit="s",
+        ),
+        table(
+            "SIP answers",
+            [
+                target(f"contact_probe_sip_status_code{{{phones}}}", instant=True, ref="A"),
+                target(f"contact_probe_sip_q850_cause{{{phones}}}", instant=True, ref="B"),
+                target(f"contact_probe_failure_info{{{phones}}} == 1", instant=True, ref="C"),
+            ],
+            (12, y + 1, 12, 8),
+            "Latest test call per line: SIP status code (180/183/200 reached; 404/410 not in "
+            "service; 486 busy; 480 no answer; 503 trunk unavailable), Q.850 cause of the "
+            "Reason header, and the failure reason.",
+        ),
+    ]
+
+
 def dashboard() -> dict:
     return {
         "uid": "contact-monitor",
@@ -479,7 +511,7 @@ def dashboard() -> dict:
                 variable("location", "Location", "label_values(contact_probe_success, location)"),
             ]
         },
-        "panels": [{**p, "id": i} for i, p in enumerate(panels(), start=1)],
+        "panels": [{**p, "id": i} for i, p in enumerate([*panels(), *phone_panels(68)], start=1)],
     }
 
 
