@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import registry_with
+from conftest import RunningDaemon, registry_with, wait_for
 from sip_network import PASSWORD, SipNetwork
 from test_state_metrics import value
 
@@ -262,3 +265,93 @@ def test_skip_keeps_last_measurement_when_budget_is_spent():
     state.record_channel(key, skipped)
     assert state.channels[key].result.success is True
     assert (state.channels[key].probes_skipped, state.channels[key].skipped) == (1, skipped)
+
+
+def daemon_registry(network: SipNetwork, path: Path, max_calls: int) -> Path:
+    """A registry with one line that rings, probed every second, `max_calls` calls a day,
+    and a push channel (so every phone-line family is in the exposition)."""
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "defaults": {
+                    "interval": "1s",
+                    "timeout": f"{TIMEOUT}s",
+                    "sip": {
+                        "trunk": network.trunk(),
+                        "auth": {"username": "monitor", "password_env": "SIP_PASSWORD"},
+                        "max_calls_per_day": max_calls,
+                    },
+                },
+                "organizations": [
+                    {
+                        "id": "acme",
+                        "channels": [
+                            {
+                                "id": "hotline",
+                                "kind": "phone",
+                                "phone": network.numbers["ring"],
+                                "check": "sip",
+                            },
+                            {"id": "plain", "kind": "phone", "phone": "8 800 555-89-82"},
+                        ],
+                    }
+                ],
+            }
+        )
+    )
+    return path
+
+
+def test_daemon_exports_sip_metrics_that_promtool_accepts_when_line_rings(
+    sip_network: SipNetwork, tmp_path: Path, start_daemon: Any
+):
+    """The daemon calls the line on its schedule; /metrics has the SIP status code, the
+    post-dial delay and number validity, and `promtool check metrics` accepts it."""
+    config = daemon_registry(sip_network, tmp_path / "channels.yaml", 48)
+    daemon: RunningDaemon = start_daemon(config)
+    wait_for(lambda: daemon.value("contact_probe_sip_status_code", channel="hotline"), "a call")
+    text = daemon.metrics_text()
+    assert daemon.value("contact_probe_sip_status_code", text, channel="hotline") == 180
+    assert daemon.value("contact_probe_success", text, channel="hotline") == 1
+    assert daemon.value("contact_probe_sip_post_dial_delay_seconds", text, channel="hotline")
+    assert daemon.value("contact_phone_number_valid", text, channel="plain") == 1
+    assert daemon.value("contact_probe_success", text, channel="plain") is None
+    checked = subprocess.run(
+        [shutil.which("promtool") or "promtool", "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    complaints = [
+        line
+        for line in (checked.stdout + checked.stderr).splitlines()
+        if "contact_probe_sip" in line or "contact_phone" in line or "contact_push" in line
+    ]
+    assert complaints == []
+
+
+def test_budget_holds_across_daemon_restart_when_calls_are_spent(
+    sip_network: SipNetwork, tmp_path: Path, start_daemon: Any
+):
+    """With max_calls_per_day 2 the daemon calls twice, then skips; restarted on the same
+    history database it makes no further call, and the skips are no failures."""
+    config = daemon_registry(sip_network, tmp_path / "channels.yaml", 2)
+    first: RunningDaemon = start_daemon(config)
+
+    def skipped(daemon: RunningDaemon) -> float | None:
+        return daemon.value("contact_probes_total", channel="hotline", result="skipped")
+
+    wait_for(lambda: skipped(first), "budget spent", timeout=20)
+    assert first.value("contact_probes_total", channel="hotline", result="success") == 2
+    assert first.stop() == 0
+    second: RunningDaemon = start_daemon(config)
+    wait_for(lambda: skipped(second), "skipped after restart", timeout=20)
+    text = second.metrics_text()
+    assert second.value("contact_probes_total", text, channel="hotline", result="success") == 0
+    assert second.value("contact_probes_total", text, channel="hotline", result="failure") == 0
+    assert second.value("contact_probe_success", text, channel="hotline") is None
+    detail = second.get("/api/v1/channels/acme/hotline").json()
+    assert (detail["success"], detail["reason"]) == (None, "call_budget_exhausted")
