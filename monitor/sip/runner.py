@@ -74,6 +74,12 @@ async def run_sipp(scenario: str, trunk: Trunk, seconds: float) -> list[TracedMe
     binary = shutil.which(SIPP)
     if binary is None:
         raise ProbeFailure("sip_tool_missing", "sipp is not installed (Debian: sip-tester)")
+    if trunk.transport == "tls" and not await _has_tls(binary):
+        raise ProbeFailure(
+            "sip_tls_unsupported",
+            "this SIPp is built without TLS (Debian's is): use transport=udp or tcp, "
+            "or a SIPp built with OpenSSL",
+        )
     try:
         local_ip = await asyncio.to_thread(local_address_for, trunk)
     except OSError as exc:
@@ -102,6 +108,27 @@ async def run_sipp(scenario: str, trunk: Trunk, seconds: float) -> list[TracedMe
                 return messages
             await asyncio.sleep(0.1)
         return messages
+
+
+_TLS_BUILDS: dict[str, bool] = {}
+
+
+async def _has_tls(binary: str) -> bool:
+    """Whether this SIPp was built with OpenSSL: its version string then names TLS
+    ("SIPp v3.6.1-TLS-SCTP-PCAP-RTPSTREAM"); asked once per binary."""
+    if binary not in _TLS_BUILDS:
+        process = await asyncio.create_subprocess_exec(
+            binary, "-v", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        )
+        try:
+            async with asyncio.timeout(5):
+                output, _ = await process.communicate()
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            output = b""
+        _TLS_BUILDS[binary] = b"-TLS" in output
+    return _TLS_BUILDS[binary]
 
 
 async def _run(args: list[str], folder: str, seconds: float) -> None:
