@@ -377,3 +377,18 @@ def test_tls_trunk_needs_a_sipp_with_tls_when_transport_is_tls(
     line = PhoneChannel(id="h", kind="phone", phone="8 800 555-89-82", check="sip")
     result = asyncio.run(probe_channel(line, ctx))
     assert (result.reason == "sip_tls_unsupported") is not expected, result
+
+
+def test_check_reports_finding_and_exits_1_when_deprecated_line_rings(
+    sip_network: SipNetwork, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """`check` on a deprecated number that still rings: a deprecated_reachable finding with
+    the SIP answer as evidence, and exit 1."""
+    config = daemon_registry(sip_network, tmp_path / "channels.yaml", 5)
+    data = json.loads(config.read_text())
+    data["organizations"][0]["channels"][0]["status"] = "deprecated"
+    config.write_text(json.dumps(data))
+    assert main(["check", "--config", str(config), "--format", "json"]) == 1
+    (finding,) = json.loads(capsys.readouterr().out)["findings"]
+    assert finding["type"] == "deprecated_reachable"
+    assert (finding["channel"], finding["evidence"]) == ("hotline", "SIP 180")
