@@ -92,10 +92,10 @@ def check_table(round_: Round) -> str:
     ]
     out = table(("ORG", "CHANNEL", "KIND", "STATUS", "RESULT", "REASON", "TIME", "MESSAGE"), rows)
     up = sum(r.result.success is True for r in round_.results)
-    out += f"\n\n{up}/{len(round_.results)} channels up"
     unmeasured = sum(r.result.success is None for r in round_.results)
-    if unmeasured:
-        out += f" ({unmeasured} not measured: phone lines not dialled, skipped calls, pushes)"
+    out += f"\n\n{up}/{len(round_.results) - unmeasured} channels up"
+    if unmeasured:  # phone lines not dialled, skipped calls, pushes: neither up nor down
+        out += f", {unmeasured} not measured"
     if round_.scans:
         out += f"; {len(round_.scans)} sources scanned\n\n" + findings_table(round_.findings)
     return out

@@ -13,6 +13,18 @@ from pathlib import Path
 from servers import free_port
 
 USERNAME, PASSWORD, REALM = "monitor", "s3cret-Trunk", "monitor.test"
+# Far ends by test case: what each one does with an INVITE (see far_end_scenario).
+FAR_ENDS = {
+    "rings": "ring",
+    "early-media": "early",
+    "answers": "answer",
+    "not-found": "404 Not Found",
+    "gone": "410 Gone|1",
+    "busy": "486 Busy Here|17",
+    "unavailable": "480 Temporarily Unavailable|18",
+    "trunk-down": "503 Service Unavailable",
+    "silent": "silent",
+}
 _REPLY = """SIP/2.0 {status}
 [last_Via:]
 [last_From:]

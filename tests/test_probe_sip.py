@@ -8,12 +8,12 @@ import asyncio
 import json
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import RunningDaemon, registry_with, wait_for
+from sip_network import FAR_ENDS as BEHAVIOURS
 from sip_network import PASSWORD, SipNetwork
 from test_state_metrics import value
 
@@ -26,26 +26,7 @@ from monitor.sip import runner
 from monitor.sip.budget import CallBudget
 from monitor.state import State
 
-BEHAVIOURS = {
-    "rings": "ring",
-    "early-media": "early",
-    "answers": "answer",
-    "not-found": "404 Not Found",
-    "gone": "410 Gone|1",
-    "busy": "486 Busy Here|17",
-    "unavailable": "480 Temporarily Unavailable|18",
-    "trunk-down": "503 Service Unavailable",
-    "silent": "silent",
-}
 TIMEOUT = 3.0
-
-
-@pytest.fixture(scope="module")
-def sip_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipNetwork]:
-    """One Kamailio trunk and one far end per behaviour, shared by the module."""
-    network = SipNetwork(tmp_path_factory.mktemp("sip")).start(list(BEHAVIOURS.values()))
-    yield network
-    network.stop()
 
 
 @pytest.fixture(autouse=True)
