@@ -127,7 +127,6 @@ class State:
             self._record_unmeasured(state, result)
             return
         state.result = result
-        state.skipped = None
         if self.history is not None:
             self.history.probe(*key, result.timestamp, result.success, result.duration_seconds)
         if result.success:

@@ -324,7 +324,9 @@ def test_budget_holds_across_daemon_restart_when_calls_are_spent(
     first: RunningDaemon = start_daemon(config)
 
     def skipped(daemon: RunningDaemon) -> float | None:
-        return daemon.value("contact_probes_total", channel="hotline", result="skipped")
+        return daemon.value(
+            "contact_probes_skipped_total", channel="hotline", reason="call_budget_exhausted"
+        )
 
     wait_for(lambda: skipped(first), "budget spent", timeout=20)
     assert first.value("contact_probes_total", channel="hotline", result="success") == 2
