@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import socket
 import subprocess
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -375,3 +378,53 @@ def test_check_reports_finding_and_exits_1_when_deprecated_line_rings(
     (finding,) = json.loads(capsys.readouterr().out)["findings"]
     assert finding["type"] == "deprecated_reachable"
     assert (finding["channel"], finding["evidence"]) == ("hotline", "SIP 180")
+
+
+@pytest.fixture
+def garbage_trunk() -> Iterator[int]:
+    """A UDP "trunk" that answers every datagram with bytes that are not SIP."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                _, peer = sock.recvfrom(65535)
+            except TimeoutError:
+                continue
+            sock.sendto(b"SIP/2.0 2OO OK\r\n\xff\xfe" + bytes(range(256)) * 4, peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield sock.getsockname()[1]
+    stop.set()
+    thread.join()
+    sock.close()
+
+
+@pytest.mark.parametrize(
+    ("peer", "reason"),
+    [("garbage-udp", "timeout"), ("closed-udp", "timeout"), ("closed-tcp", "trunk_unreachable")],
+)
+def test_line_never_up_and_probe_ends_in_time_when_trunk_is_broken(
+    tmp_path: Path, garbage_trunk: int, closed_port: int, peer: str, reason: str
+):
+    """A trunk that answers garbage or nothing, or refuses TCP, never makes a line look up,
+    and the probe ends within its timeout with timeout or trunk_unreachable."""
+    port, transport = {
+        "garbage-udp": (garbage_trunk, "udp"),
+        "closed-udp": (closed_port, "udp"),
+        "closed-tcp": (closed_port, "tcp"),
+    }[peer]
+    defaults = Defaults.model_validate(
+        {"timeout": "2s", "sip": {"trunk": f"sip:127.0.0.1:{port};transport={transport}"}}
+    )
+    ctx = make_probe_context(defaults, tmp_path, CallBudget())
+    line = PhoneChannel(id="h", kind="phone", phone="8 800 555-89-82", check="sip")
+    result = asyncio.run(probe_channel(line, ctx))
+    assert result.success is False
+    print(peer, result.reason, result.message)
+    assert result.reason in ("timeout", "trunk_unreachable"), result
+    assert result.duration_seconds < 2.5

@@ -70,6 +70,10 @@ async def probe_sip(channel: PhoneChannel, ctx: ProbeContext) -> ProbeResult:
     )  # fmt: skip
     async with ctx.sip_slots:
         traced = await run_sipp(call_scenario(spec), trunk, seconds)
+    if not traced:
+        raise ProbeFailure(
+            "trunk_unreachable", f"nothing could be sent to the trunk {trunk.hostport}", **budget
+        )
     return _call_result(channel, outcome(traced, "INVITE"), {**numbering, **budget})
 
 
@@ -138,6 +142,8 @@ async def _options(
     scenario = options_scenario(target, sip.from_, username, password, int(seconds * 1000) - 500)
     async with ctx.sip_slots:
         traced = await run_sipp(scenario, trunk, seconds)
+    if not traced:
+        raise ProbeFailure("trunk_unreachable", f"nothing could be sent to {trunk.hostport}")
     answer = outcome(traced, "OPTIONS")
     details = {k: v for k, v in _details(answer).items() if k != "post_dial_delay_seconds"}
     if answer.reached:
