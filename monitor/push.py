@@ -10,6 +10,7 @@ push, so a rotated secret needs no reload) is compared in constant time and neve
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -72,13 +73,29 @@ def accept_push(
         push.reason if push.reason or push.success else "push_failure",
         push.message,
         push.duration_seconds or 0.0,
-        {**push.details, "pushed": True},
+        _details(push.details),
         timestamp=now,
     )
     state.record_channel(key, result)
     state.channels[key].push_received_at = now
     log.info("push_received", org=org, channel=ident, success=push.success, reason=result.reason)
     return result
+
+
+# Facts a tester may report that become metrics (a call tester's SIP answer); numbers only.
+METRIC_DETAILS = ("sip_status_code", "post_dial_delay_seconds", "q850_cause")
+
+
+def _details(reported: dict[str, Any]) -> dict[str, Any]:
+    """The tester's details kept under `reported`, so they can never pose as the monitor's
+    own facts (a string `status_code` would break /metrics); only the numbers of
+    `METRIC_DETAILS` are lifted out, to be exported like a SIP probe's."""
+    lifted = {
+        key: reported[key]
+        for key in METRIC_DETAILS
+        if isinstance(reported.get(key), int | float) and not isinstance(reported[key], bool)
+    }
+    return {"pushed": True, "reported": reported, **lifted}
 
 
 def _authorize(channel: Channel, authorization: str | None) -> None:
@@ -96,11 +113,16 @@ def _authorize(channel: Channel, authorization: str | None) -> None:
 
 def _parse(body: bytes) -> PushBody:
     try:
-        return PushBody.model_validate_json(body)
+        push = PushBody.model_validate_json(body)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
         raise PushRejected(422, f"invalid push: {where}: {first['msg']}") from None
+    try:  # 1e999 parses as infinity, which no JSON view of the channel could show again
+        json.dumps(push.details, allow_nan=False)
+    except ValueError:
+        raise PushRejected(422, "invalid push: details: numbers must be finite") from None
+    return push
 
 
 def overdue_push(state: State, key: ChannelKey, now: float | None = None) -> ProbeResult | None:

@@ -56,7 +56,7 @@ async def test_push_accepted_when_token_and_body_are_good(state: State):
     assert response.status_code == 202, response.text
     current = state.channels[("acme", "sellers-hotline")]
     assert (current.result.success, current.result.duration_seconds) == (True, 12.3)
-    assert current.result.details["agent"] == "ivr"
+    assert current.result.details["reported"] == {"agent": "ivr"}
     assert abs(current.push_received_at - time.time()) < 5
 
 
@@ -145,6 +145,9 @@ async def test_413_when_body_is_too_large(state: State, declared: bool):
         ({"success": True, "details": []}, "details"),
         ({"success": True, "colour": "red"}, "colour"),
         ({"success": True, "details": {str(i): i for i in range(100)}}, "details"),
+        (b'{"success": true, "details": {"pdd": 1e999}}', "details"),
+        (b'{"success": true, "details": {"a": ' + b"[" * 5000 + b"]" * 5000 + b"}}", "body"),
+        (b"\xff\xfe", "body"),
     ],
 )
 async def test_422_names_the_field_when_body_breaks_the_schema(state: State, body: Any, field: str):
@@ -203,3 +206,23 @@ def test_daemon_takes_push_then_reports_push_missing_when_heartbeat_stops(
     assert reasons == ["push_missing"]
     assert daemon.value("contact_channel_up", channel="sellers-hotline") == 0
     assert TOKEN not in daemon.logs()
+
+
+async def test_metrics_still_render_when_pushed_details_pose_as_probe_facts(state: State):
+    """Details named like the monitor's own facts stay the tester's; a call tester's SIP
+    answer (numbers) is exported like a SIP probe's."""
+    body = {
+        "success": False,
+        "reason": "busy",
+        "details": {
+            "status_code": "abc",
+            "mx_count": [1],
+            "sip_status_code": 486,
+            "q850_cause": True,
+        },
+    }
+    assert (await post(state, "/api/v1/push/acme/sellers-hotline", body)).status_code == 202
+    text = MonitorMetrics(state).render()[0].decode()
+    assert 'contact_probe_sip_status_code{org="acme",channel="sellers-hotline"' in text
+    assert "contact_probe_http_status_code{" not in text
+    assert "contact_probe_sip_q850_cause{" not in text
