@@ -17,7 +17,15 @@ from apscheduler.events import EVENT_JOB_SUBMITTED, JobSubmissionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Channel, EmailChannel, Registry, Source, TcpChannel, WebChannel
+from monitor.config import (
+    Channel,
+    Defaults,
+    EmailChannel,
+    Registry,
+    Source,
+    TcpChannel,
+    WebChannel,
+)
 from monitor.metrics import MonitorMetrics
 from monitor.model import ProbeResult
 from monitor.probers import (
@@ -72,6 +80,20 @@ def _host_of(target: Channel | Source) -> str | None:
     if isinstance(target, TcpChannel):
         return target.host
     return None
+
+
+def channel_interval(channel: Channel, defaults: Defaults) -> float:
+    """The channel's own interval, else the default one; a SIP test call without its own
+    interval is spread so that `max_calls_per_day` lasts the whole day (48 a day: every
+    30 minutes) instead of being spent in the first hour."""
+    if channel.interval:
+        return channel.interval
+    if channel.kind == "phone" and channel.check == "sip" and channel.sip.mode == "call":
+        limit = channel.sip.max_calls_per_day
+        limit = defaults.sip.max_calls_per_day if limit is None and defaults.sip else limit
+        if limit:
+            return max(defaults.interval, 86400.0 / limit)
+    return defaults.interval
 
 
 class ProbeScheduler:
@@ -143,8 +165,8 @@ class ProbeScheduler:
         for org in registry.organizations:
             for channel in org.channels:
                 if owns(shard_key(org.id, channel.id)):
-                    specs[_job_id("channel", org.id, channel.id)] = (
-                        channel.interval or defaults.interval
+                    specs[_job_id("channel", org.id, channel.id)] = channel_interval(
+                        channel, defaults
                     )
             for source in org.sources:
                 if owns(shard_key(org.id, source.id)):

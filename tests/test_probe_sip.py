@@ -25,6 +25,7 @@ from monitor.config import Defaults, PhoneChannel
 from monitor.metrics import MonitorMetrics
 from monitor.model import ProbeResult
 from monitor.probers import make_probe_context, probe_channel
+from monitor.scheduler import channel_interval
 from monitor.sip import runner
 from monitor.sip.budget import CallBudget
 from monitor.state import State
@@ -277,6 +278,7 @@ def daemon_registry(network: SipNetwork, path: Path, max_calls: int) -> Path:
                                 "kind": "phone",
                                 "phone": network.numbers["ring"],
                                 "check": "sip",
+                                "interval": "1s",
                             },
                             {"id": "plain", "kind": "phone", "phone": "8 800 555-89-82"},
                         ],
@@ -428,3 +430,24 @@ def test_line_never_up_and_probe_ends_in_time_when_trunk_is_broken(
     print(peer, result.reason, result.message)
     assert result.reason in ("timeout", "trunk_unreachable"), result
     assert result.duration_seconds < 2.5
+
+
+@pytest.mark.parametrize(
+    ("channel_extra", "sip_extra", "expected"),
+    [
+        ({}, {}, 1800.0),  # 48 calls a day: every 30 minutes
+        ({"sip": {"max_calls_per_day": 4}}, {}, 21600.0),
+        ({"interval": "10s"}, {}, 10.0),  # an interval of its own is kept
+        ({"sip": {"mode": "options"}}, {}, 60.0),  # OPTIONS cost nobody anything
+        ({}, {"max_calls_per_day": 0}, 60.0),
+    ],
+)
+def test_calls_spread_over_the_day_when_sip_line_has_no_interval(
+    channel_extra: dict, sip_extra: dict, expected: float
+):
+    """Without an interval of its own, a SIP line is called every day/max_calls_per_day."""
+    defaults = Defaults.model_validate({"sip": {"trunk": "sip:127.0.0.1", **sip_extra}})
+    line = PhoneChannel.model_validate(
+        {"id": "h", "kind": "phone", "phone": "8 800 555-89-82", "check": "sip", **channel_extra}
+    )
+    assert channel_interval(line, defaults) == expected
