@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -147,12 +148,23 @@ class SipNetwork:
     _procs: list[subprocess.Popen] = field(default_factory=list)
 
     def start(self, behaviours: list[str]) -> SipNetwork:
+        """Starts the far ends and Kamailio; tries again on fresh ports if one of them could
+        not bind (another test run on the machine may have taken a port meanwhile)."""
+        for _attempt in range(3):
+            if self._start_once(behaviours):
+                return self
+            self.stop()
+            self._procs.clear()
+        logs = {p.name: p.read_text(errors="replace")[-500:] for p in self.folder.glob("*.log")}
+        raise AssertionError(f"the SIP network did not start: {logs}")
+
+    def _start_once(self, behaviours: list[str]) -> bool:
         sipp, kamailio = shutil.which("sipp"), shutil.which("kamailio") or "/usr/sbin/kamailio"
         assert sipp, "sipp missing: `make test` installs Debian's sip-tester"
         assert Path(kamailio).exists(), "kamailio missing: `make test` installs it"
         routes = ""
         for i, behaviour in enumerate(behaviours, start=1):
-            far_port = free_port()
+            far_port = free_port(socket.SOCK_DGRAM)
             scenario = self.folder / f"far-{i}.xml"
             scenario.write_text(far_end_scenario(behaviour))
             self._spawn(
@@ -178,10 +190,32 @@ class SipNetwork:
              str(self.folder), "-P", str(self.folder / "kamailio.pid")],
             "kamailio.log",
         )  # fmt: skip
-        time.sleep(0.8)  # Kamailio and SIPp bind within a few hundred ms
-        for proc in self._procs:
-            assert proc.poll() is None, (self.folder / "kamailio.log").read_text()
-        return self
+        return self._trunk_answers() and all(proc.poll() is None for proc in self._procs)
+
+    def _trunk_answers(self, seconds: float = 10.0) -> bool:
+        """Kamailio answers an OPTIONS over UDP (with a 407: any answer means it listens)."""
+        request = (
+            f"OPTIONS sip:127.0.0.1:{self.port} SIP/2.0\r\n"
+            "Via: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKready\r\nFrom: <sip:t@t>;tag=1\r\n"
+            f"To: <sip:127.0.0.1:{self.port}>\r\nCall-ID: ready\r\nCSeq: 1 OPTIONS\r\n"
+            "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        ).encode()
+        deadline = time.monotonic() + seconds
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            sock.settimeout(0.2)
+            request = request.replace(b"127.0.0.1:9", f"127.0.0.1:{sock.getsockname()[1]}".encode())
+            while time.monotonic() < deadline:
+                if any(proc.poll() is not None for proc in self._procs):
+                    return False
+                sock.sendto(request, ("127.0.0.1", self.port))
+                try:
+                    sock.recvfrom(65535)
+                except (TimeoutError, ConnectionRefusedError):
+                    continue
+                time.sleep(0.2)  # the far ends started before Kamailio; give them a moment
+                return True
+        return False
 
     def _spawn(self, args: list[str], log: str) -> None:
         with (self.folder / log).open("wb") as out:

@@ -98,6 +98,15 @@ def test_reason_status_and_cause_when_far_end_behaves_so(
     assert result.details.get("q850_cause") == q850
 
 
+@pytest.mark.parametrize(
+    ("case", "ended_with"), [("rings", "CANCEL"), ("early-media", "CANCEL"), ("answers", "BYE")]
+)
+def test_call_torn_down_at_once_when_line_is_reached(calls: dict, case: str, ended_with: str):
+    """Ringing or early media is cancelled, an answer hung up: nobody is talked to."""
+    assert calls[case].details["ended_with"] == ended_with
+    assert calls[case].duration_seconds < TIMEOUT / 2
+
+
 @pytest.mark.parametrize("case", ["rings", "early-media", "answers"])
 def test_post_dial_delay_measured_when_line_is_reached(calls: dict, case: str):
     """Reaching the line measures the post-dial delay, INVITE to first ringing or answer."""

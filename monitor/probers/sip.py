@@ -105,6 +105,8 @@ def _details(call: CallOutcome) -> dict:
         out["post_dial_delay_seconds"] = call.post_dial_delay_seconds
     if call.q850_cause is not None:
         out["q850_cause"] = call.q850_cause
+    if call.ended_with is not None:
+        out["ended_with"] = call.ended_with  # the call was torn down at once: nobody talked
     return out
 
 

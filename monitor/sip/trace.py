@@ -39,6 +39,7 @@ class CallOutcome:
     status_code: int | None  # None: no final or ringing answer at all
     post_dial_delay_seconds: float | None
     q850_cause: int | None
+    ended_with: str | None = None  # CANCEL (before an answer) or BYE (after one) we sent
 
 
 def parse_trace(text: str) -> list[TracedMessage]:
@@ -89,7 +90,11 @@ def outcome(messages: list[TracedMessage], method: str = "INVITE") -> CallOutcom
             continue
         delay = round(message.at - last_request_at, 6) if last_request_at is not None else None
         if message.status in reached_codes:
-            return CallOutcome(True, message.status, delay, message.q850_cause)
+            ended = next(
+                (m.method for m in messages[i:] if m.sent and m.method in ("CANCEL", "BYE")),
+                None,
+            )
+            return CallOutcome(True, message.status, delay, message.q850_cause, ended)
         cancelled = any(m.sent and m.method == "CANCEL" for m in messages[:i])
         if message.status == 487 and cancelled:
             continue  # the answer to our own CANCEL (we gave up waiting), not the far end's
