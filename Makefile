@@ -43,6 +43,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	bash scripts/setup-system.sh --bench
 	cd bench && ../$(BIN)/python run.py
+	$(BIN)/python bench/sip_call.py  # CPU and memory per SIP test call (kamailio, sipp)
 
 clean:
 

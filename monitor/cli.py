@@ -298,6 +298,7 @@ def _has_problems(round_: Round) -> bool:
     # number is a problem there, never "not dialled".
     down = any(r.result.success is False for r in round_.results if r.channel.status == "active")
     invalid = any(r.result.details.get("number_valid") is False for r in round_.results)
+    invalid |= any(r.result.reason == "deprecated_reachable" for r in round_.results)
     published = any(f.type == "deprecated_published" for f in round_.findings)
     return down or invalid or published
 

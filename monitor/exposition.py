@@ -102,6 +102,11 @@ FAMILIES = (
         "Q.850 cause in the Reason header of the latest test call's answer.",
     ),
     Family(
+        "contact_probes_skipped",
+        "counter",
+        "Probes not made (a SIP test call over max_calls_per_day), by reason.",
+    ),
+    Family(
         "contact_push_last_received_timestamp_seconds",
         "gauge",
         "When the latest push for the channel was accepted.",
@@ -240,8 +245,9 @@ def _stamp(channel_state: ChannelState | None, planned: bool, open_now: bool) ->
 def _result_lines(lines: _Lines, state: ChannelState) -> None:
     lines.add("contact_probes", state.probes_ok, 'result="success"')
     lines.add("contact_probes", state.probes_failed, 'result="failure"')
-    if state.probes_skipped:
-        lines.add("contact_probes", state.probes_skipped, 'result="skipped"')
+    if state.skipped is not None:  # not in contact_probes: a skip is no probe result
+        reason = label_text(reason=state.skipped.reason or "skipped")
+        lines.add("contact_probes_skipped", state.probes_skipped, reason)
     if state.push_received_at is not None:
         lines.add("contact_push_last_received_timestamp_seconds", state.push_received_at)
     if state.probes_in_maintenance:  # most channels never have one: no series for them

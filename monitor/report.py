@@ -18,8 +18,25 @@ __all__ = ["check_json", "check_table", "contacts_table", "findings_table", "tab
 def check_json(round_: Round) -> dict[str, Any]:
     return {
         "results": [_result_json(r) for r in round_.results],
-        "findings": [f.to_json() for f in round_.findings],
+        "findings": [f.to_json() for f in round_.findings] + _reachable_findings(round_),
     }
+
+
+def _reachable_findings(round_: Round) -> list[dict[str, Any]]:
+    """A deprecated line that still rang on a test call (DESIGN: `deprecated_reachable`); its
+    "source" is the test call, its evidence the SIP answer."""
+    return [
+        {
+            "type": "deprecated_reachable",
+            "org": r.org,
+            "channel": r.channel.id,
+            "source": "sip-test-call",
+            "contact": r.result.details.get("e164"),
+            "evidence": f"SIP {r.result.details.get('sip_status_code')}",
+        }
+        for r in round_.results
+        if r.result.reason == "deprecated_reachable"
+    ]
 
 
 def _result_json(item: ChannelResult) -> dict[str, Any]:

@@ -21,15 +21,26 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.browser import BrowserPool
-from monitor.config import Channel, EmailChannel, Registry, Source, TcpChannel, WebChannel
+from monitor.config import (
+    Channel,
+    Defaults,
+    EmailChannel,
+    Registry,
+    Source,
+    TcpChannel,
+    WebChannel,
+)
 from monitor.metrics import MonitorMetrics
+from monitor.model import ProbeResult
 from monitor.probers import (
     ProbeContext,
     make_probe_context,
     probe_channel,
     probe_source,
 )
+from monitor.push import overdue_push
 from monitor.sharding import shard_key
+from monitor.sip.budget import CallBudget
 from monitor.state import State
 
 __all__ = ["ProbeScheduler", "SyncPlan", "TickScheduler"]
@@ -105,6 +116,20 @@ def _host_of(target: Channel | Source) -> str | None:
     return None
 
 
+def channel_interval(channel: Channel, defaults: Defaults) -> float:
+    """The channel's own interval, else the default one; a SIP test call without its own
+    interval is spread so that `max_calls_per_day` lasts the whole day (48 a day: every
+    30 minutes) instead of being spent in the first hour."""
+    if channel.interval:
+        return channel.interval
+    if channel.kind == "phone" and channel.check == "sip" and channel.sip.mode == "call":
+        limit = channel.sip.max_calls_per_day
+        limit = defaults.sip.max_calls_per_day if limit is None and defaults.sip else limit
+        if limit:
+            return max(defaults.interval, 86400.0 / limit)
+    return defaults.interval
+
+
 class ProbeScheduler:
     """Runs the registry's probes forever and feeds their results into the state."""
 
@@ -129,7 +154,11 @@ class ProbeScheduler:
         self._skipped: set[str] = set()  # jobs with a run skipped while this run went on
         self._planned: dict[str, datetime.datetime] = {}
         self._in_flight: set[asyncio.Task] = set()
-        self._ctx = make_probe_context(state.registry.defaults, base_dir)
+        # Test calls are counted in the history database, so a restart keeps the budget.
+        self._call_budget = CallBudget(state.history.path) if state.history else None
+        self._ctx = make_probe_context(
+            state.registry.defaults, base_dir, call_budget=self._call_budget
+        )
         self._limit = asyncio.Semaphore(state.registry.defaults.concurrency)
         self._host_limits: dict[str, asyncio.Semaphore] = {}
         self._hosts: dict[str, tuple[Channel | Source, str | None]] = {}
@@ -175,7 +204,9 @@ class ProbeScheduler:
         touching what runs, so a failure here (a CA bundle that is not PEM) changes nothing.
         Safe in a worker thread; raises what building raises."""
         ctx = (
-            make_probe_context(new.defaults, self.base_dir, self._ctx.browser)
+            make_probe_context(
+                new.defaults, self.base_dir, self._ctx.browser, call_budget=self._call_budget
+            )
             if old.defaults != new.defaults
             else None
         )
@@ -208,8 +239,8 @@ class ProbeScheduler:
         for org in registry.organizations:
             for channel in org.channels:
                 if owns(shard_key(org.id, channel.id)):
-                    specs[_job_id("channel", org.id, channel.id)] = (
-                        channel.interval or defaults.interval
+                    specs[_job_id("channel", org.id, channel.id)] = channel_interval(
+                        channel, defaults
                     )
             for source in org.sources:
                 if owns(shard_key(org.id, source.id)):
@@ -297,7 +328,12 @@ class ProbeScheduler:
                 lag = max(0.0, (self._now() - planned).total_seconds())
                 self.metrics.observe_lag(kind, lag)
             started = time.monotonic()
-            if kind == "channel":
+            if kind == "channel" and target.check == "push":
+                # Pushed from outside: the job only notices when the pushes stop.
+                result = overdue_push(self.state, (org, ident)) or ProbeResult(True)
+                if result.reason == "push_missing":
+                    self.state.record_channel((org, ident), result)
+            elif kind == "channel":
                 result = await probe_channel(target, ctx)
                 self.state.record_channel((org, ident), result)
             else:

@@ -252,6 +252,8 @@ class State:
         return sorted((f for fs in self.findings.values() for f in fs), key=Finding.sort_key)
 
     def first_round_done(self) -> bool:
-        return all(s.result is not None for s in self.channels.values()) and all(
-            s.result is not None for s in self.sources.values()
-        )
+        # A channel on push waits for an outside tester; it does not hold readiness back.
+        return all(
+            s.result is not None or self.channel_defs[k].check == "push"
+            for k, s in self.channels.items()
+        ) and all(s.result is not None for s in self.sources.values())

@@ -21,6 +21,7 @@ from monitor.hours import in_hours
 from monitor.line_state import line_note, measured
 from monitor.metrics import MonitorMetrics
 from monitor.progress import first_round
+from monitor.push import MAX_PUSH_BYTES, PushRejected, accept_push
 from monitor.state import State
 from monitor.status_page import StatusPageCache, hours_text
 
@@ -272,6 +273,23 @@ def create_app(
             raise HTTPException(404, "no such screenshot (only the newest are kept)")
         return FileResponse(path, media_type="image/png")
 
+    @app.post(
+        "/api/v1/push/{org}/{channel}",
+        status_code=202,
+        summary="An outside tester reports a channel on push (Bearer token)",
+        responses={
+            **{code: {"description": text} for code, text in PUSH_ERRORS.items()},
+        },
+    )
+    async def push(org: str, channel: str, request: Request) -> JSONResponse:
+        try:
+            body = await read_capped(request, MAX_PUSH_BYTES)
+            result = accept_push(state, org, channel, request.headers.get("authorization"), body)
+        except PushRejected as rejected:
+            headers = {"WWW-Authenticate": "Bearer"} if rejected.status == 401 else None
+            return JSONResponse({"error": rejected.message}, rejected.status, headers=headers)
+        return JSONResponse({"accepted": True, "success": result.success}, 202)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def status_page() -> str:
         return await page.html()
@@ -287,6 +305,29 @@ def _uptime_and_incidents(
     windows = (("24h", 86400), ("7d", 7 * 86400), ("30d", 30 * 86400))
     uptime = {window: history.uptime(org, channel, now - seconds) for window, seconds in windows}
     return uptime, history.incidents(org, channel, limit=20)
+
+
+PUSH_ERRORS = {
+    401: "wrong or missing bearer token",
+    404: "no such channel",
+    409: "the channel is not on push",
+    413: "body too large",
+    421: "another replica's channel",
+    422: "body does not match the schema",
+}
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, or `PushRejected(413)` as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PushRejected(413, f"push body over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PushRejected(413, f"push body over {limit} bytes")
+    return bytes(body)
 
 
 def channel_rows(state: State) -> list[ChannelOut]:

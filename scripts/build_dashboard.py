@@ -402,6 +402,41 @@ def rows() -> list[tuple[str, list[Any]]]:
             ],
         ),
         (
+            "Phone lines: SIP test calls",
+            [
+                timeseries(
+                    "Post-dial delay",
+                    [
+                        q(
+                            f'contact_probe_sip_post_dial_delay_seconds{{{RESULT},kind="phone"}}',
+                            "{{channel}}",
+                        )
+                    ],
+                    (12, 8),
+                    "From the INVITE to the first ringing (180), early media (183) or answer (200) "
+                    "of each test call. A growing delay is a trunk or carrier problem callers hear "
+                    "as silence.",
+                    unit="s",
+                ),
+                table(
+                    "SIP answers",
+                    [
+                        q(f'contact_probe_sip_status_code{{{RESULT},kind="phone"}}', instant=True),
+                        q(f'contact_probe_sip_q850_cause{{{RESULT},kind="phone"}}', instant=True),
+                        q(
+                            f'contact_probe_failure_info{{{RESULT},kind="phone"}} == 1',
+                            instant=True,
+                        ),
+                    ],
+                    (12, 8),
+                    "Latest test call per line: SIP status code (180/183/200 reached; 404/410 not "
+                    "in service; 486 busy; 480 no answer; 503 trunk unavailable), Q.850 cause of "
+                    "the Reason header, and the failure reason.",
+                    linked=True,
+                ),
+            ],
+        ),
+        (
             "Monitor health",
             [
                 timeseries(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite runs for real: prometheus and promtool,
 # alertmanager and amtool, docker-compose (to validate the compose file), chromium (to
-# load the status page as a browser does).
+# load the status page as a browser does), kamailio and sip-tester (SIPp: test calls, and a
+# SIP network on loopback for the tests).
 
 # Does nothing when they are already there.
 set -euo pipefail
@@ -10,6 +11,9 @@ command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# SIP tests: Kamailio is the trunk (its base package has tm, auth and pv), SIPp the far ends.
+[ -x /usr/sbin/kamailio ] || need+=(kamailio)
+command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 if [ "${1:-}" = "--bench" ]; then  # the benchmark's targets and its point of comparison
   command -v nginx >/dev/null 2>&1 || need+=(nginx-light)
   command -v curl >/dev/null 2>&1 || need+=(curl)  # times /metrics as a lean client would

@@ -22,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, str(Path(__file__).parent))
 
 from servers import DnsZone, HttpServer, RawTcpServer, free_port, running_dns
+from sip_network import FAR_ENDS, SipNetwork
 
 from monitor.config import Defaults, Registry
 from monitor.probers import ProbeContext, probe_context
@@ -108,6 +109,14 @@ def silent_server(raw_server: Any) -> RawTcpServer:
     server = raw_server(lambda conn: holder[0].hold(conn))
     holder.append(server)
     return server
+
+
+@pytest.fixture(scope="session")
+def sip_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipNetwork]:
+    """Kamailio as a SIP trunk with digest auth, and one SIPp far end per FAR_ENDS case."""
+    network = SipNetwork(tmp_path_factory.mktemp("sip")).start(list(FAR_ENDS.values()))
+    yield network
+    network.stop()
 
 
 @pytest.fixture

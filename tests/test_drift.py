@@ -211,6 +211,7 @@ def test_check_exits_1_with_evidence_when_deprecated_number_is_published(
             "evidence": "+7 (800) 234 7000",
         }
     ]
+    # Phone lines only checked against the numbering plan are neither up nor down.
     assert {r["channel"]: r["success"] for r in report["results"]} == {
         "bank-hotline": None,  # numbering checks: never up or down
         "marketplace-hotline-old": None,
@@ -227,6 +228,7 @@ def test_check_exits_0_when_everything_is_up_and_clean(
     out = capsys.readouterr().out
     assert "0/0 channels up (2 not measured: phone lines not dialled" in out
     assert "; 1 of 1 sources read" in out
+    assert "number valid · not dialled" in out
     assert "no drift findings" in out
 
 

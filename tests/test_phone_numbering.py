@@ -19,6 +19,7 @@ from monitor.model import Finding, ProbeResult
 from monitor.rounds import ChannelResult, Round
 from monitor.state import State
 from monitor.status_page import render_status_page
+from monitor.web import channel_rows
 
 ROOT = Path(__file__).parent.parent
 HOTLINE = {"id": "hotline", "kind": "phone", "phone": "8 800 555-89-82"}
@@ -133,3 +134,17 @@ def test_browser_shows_every_shipped_phone_not_dialled_when_daemon_runs(
         assert expected in row, channel["id"]
         assert 'class="bars"' not in row, channel["id"]
         assert "badge up" not in row, channel["id"]
+
+
+def test_api_says_not_dialled_when_number_only_checked():
+    """/api/v1/channels: success null and the note "number valid · not dialled"; a deprecated
+    line's note names the pages that still show it."""
+    state = State(registry_with([HOTLINE, OLD], [{"id": "help", "url": "https://acme.test/"}]))
+    state.record_channel(("acme", "hotline"), NOT_DIALLED)
+    state.findings[("acme", "help")] = [
+        Finding("deprecated_published", "acme", "help", "old", "+78002347000", "8 800 234-70-00")
+    ]
+    rows = {row.channel: row for row in channel_rows(state)}
+    assert (rows["hotline"].success, rows["hotline"].up) == (None, None)
+    assert rows["hotline"].note == "number valid · not dialled"
+    assert rows["old"].note == "switched off · must not be published · still shown on help"

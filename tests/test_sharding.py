@@ -56,7 +56,9 @@ def test_one_series_per_channel_when_three_replicas_are_scraped_by_prometheus(
     tmp_path: Path, start_daemon: Any, start_prometheus: Any
 ):
     """Three real daemons (--shard 0/3, 1/3, 2/3) on one registry, one real Prometheus:
-    exactly one contact_probe_success series per channel, and info for all from each."""
+    exactly one probe-result series per channel, and info for all from each. (The lines
+    are only checked against the numbering plan, so the result series is the last-run
+    timestamp: such a line has no contact_probe_success.)"""
     channels = [
         {
             "id": f"line-{i}",
@@ -106,16 +108,17 @@ def test_one_series_per_channel_when_three_replicas_are_scraped_by_prometheus(
     def query(expr: str) -> list[dict[str, Any]]:
         return prometheus.get("/api/v1/query", query=expr)["data"]["result"]
 
-    wait_for(lambda: len(query("contact_probe_success")) == 40, "40 series", timeout=30)
-    per_channel = query("count by (org, channel) (contact_probe_success)")
+    probed = "contact_probe_last_run_timestamp_seconds"
+    wait_for(lambda: len(query(probed)) == 40, "40 series", timeout=30)
+    per_channel = query(f"count by (org, channel) ({probed})")
     assert len(per_channel) == 40
     assert {r["value"][1] for r in per_channel} == {"1"}
-    shards = {r["metric"]["shard"] for r in query("contact_probe_success")}
+    shards = {r["metric"]["shard"] for r in query(probed)}
     assert shards == {"0/3", "1/3", "2/3"}
-    assert {r["metric"]["location"] for r in query("contact_probe_success")} == {"lab"}
+    assert {r["metric"]["location"] for r in query(probed)} == {"lab"}
     assert query("count(contact_channel_info)")[0]["value"][1] == "120"  # 40 from each
     unassigned = query(
         "count(group by (org, channel) (contact_channel_info) unless on "
-        "(org, channel) contact_probe_success) or vector(0)"
+        f"(org, channel) {probed}) or vector(0)"
     )
     assert unassigned[0]["value"][1] == "0"

@@ -10,9 +10,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import MAIL_DOMAIN, ServiceProcess, wait_for
 from servers import HttpServer, page
+from sip_network import PASSWORD as SIP_PASSWORD
+from sip_network import SipNetwork
 
 ROOT = Path(__file__).parent.parent
 RATE_INTERVAL = "15s"  # what Grafana's $__rate_interval becomes at a 1 s scrape interval
@@ -89,6 +92,24 @@ def write_registry(
     return path
 
 
+def add_sip_lines(registry: Path, network: SipNetwork) -> None:
+    """Two hotlines on SIP test calls through the loopback trunk: one rings (post-dial
+    delay), one is busy with a Q.850 cause (the dashboard's SIP panels have data)."""
+    data = yaml.safe_load(registry.read_text())
+    data["defaults"]["sip"] = {
+        "trunk": network.trunk(),
+        "auth": {"username": "monitor", "password_env": "SIP_PASSWORD"},
+    }
+    for ident, far_end in (
+        ("bank-hotline-sip", "ring"),
+        ("sellers-hotline-sip", "486 Busy Here|17"),
+    ):
+        data["organizations"][0]["channels"].append(
+            {"id": ident, "kind": "phone", "phone": network.numbers[far_end], "check": "sip"}
+        )
+    registry.write_text(yaml.safe_dump(data, allow_unicode=True))
+
+
 def prometheus_config(tmp_path: Path, monitor_port: int, alertmanager_port: int) -> Path:
     """The shipped prometheus.yml with loopback addresses and 1 s intervals."""
     rules = tmp_path / "rules"
@@ -153,6 +174,8 @@ def test_alerts_fire_and_dashboard_answers_when_stack_runs(
     start_daemon: Any,
     start_prometheus: Any,
     start_alertmanager: Any,
+    sip_network: SipNetwork,
+    monkeypatch: pytest.MonkeyPatch,
 ):
     """A down channel and a published deprecated number fire in Prometheus and arrive in
     Alertmanager; the healthy channel does not fire; every dashboard query returns data."""
@@ -169,6 +192,8 @@ def test_alerts_fire_and_dashboard_answers_when_stack_runs(
         smtp_server,
         ca_file,
     )
+    add_sip_lines(registry, sip_network)
+    monkeypatch.setenv("SIP_PASSWORD", SIP_PASSWORD)
     monitor = start_daemon(registry)
     # Delivery to receivers is Alertmanager's own business; the test reads its API.
     alertmanager = start_alertmanager(alertmanager_config(tmp_path, closed_port))

@@ -16,7 +16,9 @@ from monitor.probers._base import (
 from monitor.probers.http import probe_http
 from monitor.probers.mx import probe_mx
 from monitor.probers.phone import probe_phone
+from monitor.probers.push import probe_push
 from monitor.probers.rendered import probe_rendered_page
+from monitor.probers.sip import probe_sip
 from monitor.probers.smtp import probe_smtp
 from monitor.probers.source import probe_source
 from monitor.probers.tcp import probe_tcp
@@ -42,6 +44,8 @@ PROBERS: dict[str, Prober] = {
     "source": probe_source,
     "browser": probe_rendered_page,
     "websocket": probe_websocket,
+    "sip": probe_sip,
+    "push": probe_push,
 }
 
 _BY_KIND = {
@@ -55,6 +59,10 @@ _BY_KIND = {
 
 def probers_for(channel: Channel) -> tuple[str, ...]:
     """Names of the probers a channel needs, in order; each runs only if the one before passed."""
+    if channel.check == "push":
+        return ("push",)
+    if channel.kind == "phone" and channel.check == "sip":
+        return ("sip",)
     if channel.kind == "email":
         # The SMTP probe looks the MX hosts up itself, and fails with the MX reasons.
         return ("smtp",) if channel.smtp != "off" else ("mx",)

@@ -12,7 +12,7 @@ import socket
 import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +22,7 @@ import httpx
 from monitor.browser import BrowserPool, screenshot_dir
 from monitor.config import Defaults
 from monitor.model import ProbeFailure, ProbeResult
+from monitor.sip.budget import CallBudget
 
 __all__ = [
     "LOCAL_RESOURCES",
@@ -50,6 +51,9 @@ class ProbeContext:
     ssl_context: ssl.SSLContext
     resolver: dns.asyncresolver.Resolver
     browser: BrowserPool | None = None
+    # SIP test calls: the daily budget (history database) and the cap on SIPp processes.
+    call_budget: CallBudget = field(default_factory=CallBudget)
+    sip_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 
     def timeout_for(self, target: Any) -> float:
         return getattr(target, "timeout", None) or self.defaults.timeout
@@ -211,18 +215,33 @@ def _proxy_failure(message: str) -> tuple[str, str]:
 
 
 def make_probe_context(
-    defaults: Defaults, base_dir: Path, browser: BrowserPool | None = None
+    defaults: Defaults,
+    base_dir: Path,
+    browser: BrowserPool | None = None,
+    *,
+    call_budget: CallBudget | None = None,
 ) -> ProbeContext:
     """A context for `defaults`; relative files (the CA bundle) are taken from `base_dir`.
     It holds no connections. `browser`: the pool to keep (reconfigured for `defaults`), else
-    a new one, not started; whoever made it closes it (`BrowserPool.close`)."""
+    a new one, not started; whoever made it closes it (`BrowserPool.close`). Without
+    `call_budget`, test calls are counted in the history database of `defaults.history`."""
     ca_file = str(base_dir / defaults.tls.ca_file) if defaults.tls.ca_file else None
     shots = screenshot_dir(defaults, base_dir)
     if browser is None:
         browser = BrowserPool(defaults.browser, shots)
     else:
         browser.configure(defaults.browser, shots)
-    return ProbeContext(defaults, build_ssl_context(ca_file), build_resolver(defaults), browser)
+    if call_budget is None and defaults.sip is not None:
+        call_budget = CallBudget(base_dir / defaults.history.path)
+    slots = defaults.sip.max_concurrent_calls if defaults.sip else 1
+    return ProbeContext(
+        defaults,
+        build_ssl_context(ca_file),
+        build_resolver(defaults),
+        browser,
+        call_budget or CallBudget(),
+        asyncio.Semaphore(slots),
+    )
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,103 @@
+"""The registry fields of issue 16 (check, sip, push), each mistake with its own message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from monitor.loader import RegistryInvalid, load_registry
+
+HEAD = "version: 1\n"
+SIP = (
+    "defaults:\n  sip:\n    trunk: 'sip:127.0.0.1:5060;transport=udp'\n"
+    "    auth: {username: monitor, password_env: SIP_PASSWORD}\n"
+)
+
+
+def channels(*lines: str, defaults: str = "") -> str:
+    body = "".join(f"      - {line}\n" for line in lines)
+    return HEAD + defaults + "organizations:\n  - id: acme\n    channels:\n" + body
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            channels("{id: h, kind: phone, phone: '8 800 555-89-82', check: sip}"),
+            "organizations[0].channels[0].check: check: sip needs defaults.sip.trunk",
+        ),
+        (
+            channels("{id: h, kind: phone, phone: '8 800 555-89-82', check: push}"),
+            "check: push needs push: {token_env: NAME}",
+        ),
+        (
+            channels("{id: h, kind: web, url: 'https://a.test/', push: {token_env: T}}"),
+            "push: is set but check is 'probe'; use check: push",
+        ),
+        (
+            channels("{id: h, kind: phone, phone: '8 800 555-89-82', check: dial}"),
+            "check: Input should be 'numbering', 'sip' or 'push' (got 'dial')",
+        ),
+        (
+            channels(
+                "{id: h, kind: phone, phone: '8 800 555-89-82', check: sip, sip: {mode: ring}}",
+                defaults=SIP,
+            ),
+            "sip.mode: Input should be 'call' or 'options' (got 'ring')",
+        ),
+        (
+            channels(
+                "{id: h, kind: chat, url: 'https://a.test/', check: push,"
+                " push: {token_env: 'not a name'}}"
+            ),
+            "push.token_env: String should match pattern",
+        ),
+        (
+            channels(
+                "{id: h, kind: phone, phone: '8 800 555-89-82'}",
+                defaults=SIP.replace("transport=udp", "transport=sctp"),
+            ),
+            "defaults.sip.trunk: transport 'sctp': use udp, tcp or tls",
+        ),
+        (
+            channels(
+                "{id: h, kind: phone, phone: '8 800 555-89-82'}",
+                defaults=SIP + "    max_calls_per_day: -1\n",
+            ),
+            "defaults.sip.max_calls_per_day: Input should be greater than or equal to 0",
+        ),
+        (
+            channels(
+                "{id: h, kind: phone, phone: '8 800 555-89-82'}",
+                defaults=SIP.replace("password_env: SIP_PASSWORD", "password: hunter2"),
+            ),
+            "defaults.sip.auth.password: unknown key",
+        ),
+    ],
+)
+def test_specific_error_when_phone_check_is_misconfigured(tmp_path: Path, text: str, message: str):
+    """Each mistake in check/sip/push is one line naming the field and the problem."""
+    path = tmp_path / "r.yaml"
+    path.write_text(text)
+    with pytest.raises(RegistryInvalid) as invalid:
+        load_registry(path)
+    assert any(message in str(issue) for issue in invalid.value.issues), invalid.value
+
+
+def test_registry_loads_when_sip_and_push_are_configured(tmp_path: Path):
+    """A SIP call, an OPTIONS keep-alive and a pushed chat load with their defaults."""
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        channels(
+            "{id: a, kind: phone, phone: '8 800 555-89-82', check: sip}",
+            "{id: b, kind: phone, phone: '8 800 555-89-91', check: sip, sip: {mode: options}}",
+            "{id: c, kind: chat, url: 'https://a.test/', check: push,"
+            " push: {token_env: CHAT_TOKEN, expect_every: 15m}}",
+            defaults=SIP,
+        )
+    )
+    registry = load_registry(path)
+    a, b, c = registry.organizations[0].channels
+    assert (a.sip.mode, b.sip.mode, c.push.expect_every) == ("call", "options", 900.0)
+    assert registry.defaults.sip.max_calls_per_day == 48
