@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config/channels.yaml
 
-.PHONY: setup system test lint run check validate clean bench
+.PHONY: setup system test lint run check validate clean bench bench-browser
 
 setup: $(STAMP)
 
@@ -39,6 +39,11 @@ run: $(STAMP)
 bench: $(STAMP)
 	bash scripts/setup-system.sh --bench
 	cd bench && ../$(BIN)/python run.py
+
+# The cost of a rendered check (`render: browser`), one run of about a minute.
+bench-browser: $(STAMP)
+	bash scripts/setup-system.sh
+	cd bench && ../$(BIN)/python browser.py
 
 clean:
 

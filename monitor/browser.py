@@ -5,8 +5,11 @@ browser builds are never downloaded). The browser starts at the first rendered c
 is shared: every check gets a fresh context (no cookies, cache or storage carried over), at
 most `defaults.browser.concurrency` pages are open at once, and each check is bounded by its
 timeout. The browser is replaced when it dies (a crash fails only the checks that were on
-it) or when its process tree grows past `defaults.browser.max_rss_mb` (then it is retired
-once its pages are done; past twice the cap it is killed at once).
+it) or when its processes grow past `defaults.browser.max_memory_mb` (then it is retired
+once its pages are done; past twice the cap it is killed at once). Memory is the sum of the
+processes' PSS (proportional set size): the pages Chromium's processes share count once,
+where a sum of RSS would count the shared libraries in every process (about 2.5 times
+too much).
 
 A page whose own host is public may not make the browser fetch loopback, private or
 link-local addresses (the rule `redirect_private` applies to the HTTP prober's redirects):
@@ -44,6 +47,7 @@ __all__ = [
     "Rendered",
     "ScreenshotStore",
     "screenshot_dir",
+    "tree_memory_bytes",
 ]
 
 log = structlog.get_logger("monitor.browser")
@@ -67,6 +71,7 @@ NETWORK_IDLE_SECONDS = 3.0  # after `load`, the most a check waits for late requ
 CLOSE_TIMEOUT_SECONDS = 5.0
 SCREENSHOT_TIMEOUT_SECONDS = 5.0
 WATCH_SECONDS = 1.0  # how often the browser's memory is read while it has pages
+KILL_FACTOR = 2  # times `max_memory_mb` at which the browser is killed mid-check
 VIEWPORT = {"width": 1280, "height": 900}
 SCREENSHOT_URL = "/api/v1/screenshots/"
 
@@ -175,16 +180,13 @@ class _Instance:
     retired: bool = False
     killed_for: str | None = None
 
-    def rss_bytes(self) -> int | None:
-        """Resident memory of the browser and all its children, in bytes."""
+    def memory_bytes(self) -> int | None:
+        """PSS of the browser and all its children, summed, in bytes (RSS where the system
+        has no PSS). Reads /proc/PID/smaps_rollup: some milliseconds a process, so call it
+        in a thread."""
         if self.process is None:
             return None
-        total = 0
-        with contextlib.suppress(psutil.Error):
-            for proc in [self.process, *self.process.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
-        return total
+        return tree_memory_bytes(self.process)
 
 
 class _Slots:
@@ -325,7 +327,7 @@ class BrowserPool:
             if instance.killed_for:
                 return ProbeResult(False, "browser_memory", instance.killed_for)
             return ProbeResult(False, "browser_crashed", "the browser died during the check")
-        if trace.crashed or "Target crashed" in str(exc):
+        if trace.crashed or "crashed" in str(exc):  # the event may come after the error
             return ProbeResult(False, "page_crashed", "the page's renderer crashed")
         if trace.main_blocked:
             return ProbeResult(
@@ -400,9 +402,10 @@ class BrowserPool:
             self._current = None
 
     async def _after_check(self, instance: _Instance) -> None:
-        rss = instance.rss_bytes()
-        if rss is not None and rss > self.config.max_rss_mb * 2**20 and not instance.retired:
-            log.info("browser_retired", rss_mb=rss // 2**20, limit_mb=self.config.max_rss_mb)
+        used = await asyncio.to_thread(instance.memory_bytes)
+        limit = self.config.max_memory_mb
+        if used is not None and used > limit * 2**20 and not instance.retired:
+            log.info("browser_retired", memory_mb=used // 2**20, limit_mb=limit)
             instance.retired = True
         if (instance.retired or instance is not self._current) and instance.pages == 0:
             await _close_browser(instance)
@@ -415,10 +418,12 @@ class BrowserPool:
             instance = self._current
             if instance is None or instance.pages == 0:
                 continue
-            rss = await asyncio.to_thread(instance.rss_bytes)
-            if rss is not None and rss > 2 * self.config.max_rss_mb * 2**20:
-                instance.killed_for = f"browser used {rss // 2**20} MB, twice the limit"
-                log.warning("browser_killed", rss_mb=rss // 2**20)
+            used = await asyncio.to_thread(instance.memory_bytes)
+            if used is not None and used > KILL_FACTOR * self.config.max_memory_mb * 2**20:
+                instance.killed_for = (
+                    f"browser used {used // 2**20} MB, {KILL_FACTOR} times the limit"
+                )
+                log.warning("browser_killed", memory_mb=used // 2**20)
                 self.kill(instance)
 
     def kill(self, instance: _Instance | None = None) -> None:
@@ -451,6 +456,17 @@ class BrowserPool:
 def chromium_path() -> str:
     """Debian's chromium (the package installs /usr/bin/chromium)."""
     return shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def tree_memory_bytes(process: psutil.Process) -> int:
+    """Summed PSS (else RSS) of `process` and its descendants, in bytes; 0 once it is gone."""
+    total = 0
+    with contextlib.suppress(psutil.Error):
+        for proc in [process, *process.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                info = proc.memory_full_info()
+                total += getattr(info, "pss", info.rss)
+    return total
 
 
 def _find_process(marker: str) -> psutil.Process | None:

@@ -18,6 +18,7 @@ import pytest
 import pytest_asyncio
 from servers import HttpServer, RawTcpServer, page, redirect
 
+from monitor import browser as browser_module
 from monitor.browser import BrowserPool
 from monitor.config import Defaults, Registry, WebChannel
 from monitor.drift import find_drift
@@ -406,3 +407,52 @@ async def test_one_shot_context_closes_the_browser_it_started(site: HttpServer, 
         assert process.is_running()
     process.wait(timeout=10)
     assert not process.is_running()
+
+
+async def test_browser_is_replaced_when_it_grows_past_its_memory_cap(
+    site: HttpServer, browser: BrowserPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Past `max_memory_mb` the browser is retired after its check; the next one starts anew."""
+    monkeypatch.setattr(browser_module, "KILL_FACTOR", 1000)  # retired, never killed, here
+    site.routes["/help"] = page(SCRIPT_INSERTED)
+    small = Defaults.model_validate({"timeout": "5s", "browser": {"max_memory_mb": 64}})
+    ctx = make_probe_context(small, tmp_path, browser)
+    try:
+        assert (await probe_channel(rendered_channel(site.url("/help")), ctx)).success
+        launches = browser.launches
+        assert browser.browser_process() is None  # retired and closed
+        assert (await probe_channel(rendered_channel(site.url("/help")), ctx)).success
+        assert browser.launches == launches + 1
+    finally:
+        make_probe_context(Defaults(), tmp_path, browser)
+
+
+async def test_page_taking_memory_without_end_fails_that_check_only(
+    site: HttpServer, browser: BrowserPool, tmp_path: Path
+):
+    """A page that allocates on and on is stopped (its renderer runs out of heap, or the
+    browser is killed at twice the cap); the next check gets a working browser."""
+    site.routes["/hog"] = page(
+        "<p>hog</p><script>const keep = []; setInterval(() => "
+        "keep.push(new Array(4e6).fill(Math.random())), 10);</script>"
+    )
+    site.routes["/help"] = page(SCRIPT_INSERTED)
+    small = Defaults.model_validate({"timeout": "20s", "browser": {"max_memory_mb": 300}})
+    ctx = make_probe_context(small, tmp_path, browser)
+    hog = rendered_channel(site.url("/hog"), body_regex="never there")
+    try:
+        result = await probe_channel(hog.model_copy(update={"timeout": 20.0}), ctx)
+        assert result.reason in ("browser_memory", "page_crashed"), result
+        assert (await probe_channel(rendered_channel(site.url("/help")), ctx)).success
+    finally:
+        make_probe_context(Defaults(), tmp_path, browser)
+
+
+async def test_endless_script_ends_at_the_timeout(site: HttpServer, browser_ctx: ProbeContext):
+    """A script that never yields (the page never loads) ends the check at its timeout."""
+    site.routes["/spin"] = page("<p>spin</p><script>while (true) {}</script>")
+    channel = rendered_channel(site.url("/spin")).model_copy(update={"timeout": 2.0})
+    result = await probe_channel(channel, browser_ctx)
+    assert result.reason == "timeout", result
+    site.routes["/help"] = page(SCRIPT_INSERTED)
+    assert (await probe_channel(rendered_channel(site.url("/help")), browser_ctx)).success
