@@ -160,6 +160,15 @@ class Rendered:
 Judge = Callable[[Rendered], ProbeResult]
 
 
+@dataclass(frozen=True)
+class _CheckOptions:
+    budget: float  # seconds for the whole check
+    headers: dict[str, str]
+    proxy: str | None
+    guard: bool  # refuse private addresses from a public page
+    max_bytes: int | None  # of the rendered document (UTF-16 code units, as the DOM counts)
+
+
 @dataclass
 class _Trace:
     """What happened to one page while it loaded."""
@@ -252,12 +261,14 @@ class BrowserPool:
         headers: dict[str, str] | None = None,
         proxy: str | None = None,
         guard: bool = True,
+        max_bytes: int | None = None,
     ) -> ProbeResult:
         """Load `url` in a fresh context, wait for `load` (and network idle, briefly), and
         return `judge(rendered)`, all within `budget` seconds. Never raises. A failure
         carries a screenshot when the page got that far; `duration_seconds` counts the
         check only, not waiting for a free page or for the browser to start. `guard`: refuse
-        private addresses (see the module's doc)."""
+        private addresses (see the module's doc). `max_bytes`: a larger rendered document
+        fails with `too_large` before it is copied out of the browser."""
         if self._slots is None:
             self._slots = _Slots(self.config.concurrency)
         async with self._slots:
@@ -265,18 +276,17 @@ class BrowserPool:
                 instance = await self._ready()
             except Exception as exc:  # noqa: BLE001 - the check fails with the reason
                 return ProbeResult(False, "browser_unavailable", f"Chromium did not start: {exc}")
-            return await self._check_on(instance, url, judge, budget, headers or {}, proxy, guard)
+            options = _CheckOptions(budget, headers or {}, proxy, guard, max_bytes)
+            return await self._check_on(instance, url, judge, options)
 
     async def _check_on(
         self,
         instance: _Instance,
         url: str,
         judge: Judge,
-        budget: float,
-        headers: dict[str, str],
-        proxy: str | None,
-        guard: bool,
+        options: _CheckOptions,
     ) -> ProbeResult:
+        budget = options.budget
         started = time.perf_counter()
         trace = _Trace()
         context = page = None
@@ -285,12 +295,14 @@ class BrowserPool:
             try:
                 # Playwright's own timeouts end a slow page; this one ends a hung browser.
                 async with asyncio.timeout(budget + 2.0):
-                    context = await instance.browser.new_context(**_context_options(headers, proxy))
+                    context = await instance.browser.new_context(
+                        **_context_options(options.headers, options.proxy)
+                    )
                     page = await context.new_page()
                     page.on("crash", lambda _page: setattr(trace, "crashed", True))
-                    if guard:
+                    if options.guard:
                         await _install_guard(page, url, trace)
-                    rendered = await _load(page, url, started + budget, trace)
+                    rendered = await _load(page, url, started + budget, trace, options.max_bytes)
                 result = judge(rendered)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a result
                 result = self._failure(exc, instance, trace, budget)
@@ -560,7 +572,9 @@ async def _install_guard(page: Any, url: str, trace: _Trace) -> None:
     await page.route_web_socket(re.compile(".*"), on_websocket)
 
 
-async def _load(page: Any, url: str, deadline: float, trace: _Trace) -> Rendered:
+async def _load(
+    page: Any, url: str, deadline: float, trace: _Trace, max_bytes: int | None
+) -> Rendered:
     started = time.perf_counter()
     budget = max(0.1, deadline - started)
     response = await page.goto(url, wait_until="load", timeout=budget * 1000)
@@ -570,6 +584,10 @@ async def _load(page: Any, url: str, deadline: float, trace: _Trace) -> Rendered
     if idle > 0.05:
         with contextlib.suppress(Exception):  # a page that keeps polling is still rendered
             await page.wait_for_load_state("networkidle", timeout=idle * 1000)
+    if max_bytes is not None:
+        size = await page.evaluate("() => document.documentElement.outerHTML.length")
+        if size > max_bytes:
+            raise ProbeFailure("too_large", f"rendered document larger than {max_bytes} bytes")
     html = await page.content()
     text = await page.evaluate("() => document.body ? document.body.innerText : ''")
     elapsed = time.perf_counter() - started

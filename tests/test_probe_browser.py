@@ -456,3 +456,62 @@ async def test_endless_script_ends_at_the_timeout(site: HttpServer, browser_ctx:
     assert result.reason == "timeout", result
     site.routes["/help"] = page(SCRIPT_INSERTED)
     assert (await probe_channel(rendered_channel(site.url("/help")), browser_ctx)).success
+
+
+HOSTILE_PAGES = {
+    # name: (body, headers, reasons accepted)
+    "download instead of a page": (
+        "a,b\n1,2\n",
+        {"Content-Disposition": "attachment; filename=x.csv"},
+        {"browser_error"},
+    ),
+    "endless alert dialogs": (
+        "<p>Поддержка</p><script>for (let i = 0; i < 50; i++) alert('hi');</script>",
+        {},
+        {"success"},
+    ),
+    "popup windows": (
+        "<p>Поддержка</p><script>for (let i = 0; i < 5; i++) window.open('/x');</script>",
+        {},
+        {"success"},
+    ),
+    "3 MB rendered document": (
+        "<p>Поддержка</p><div hidden id=d></div>"
+        "<script>document.getElementById('d').textContent = '9'.repeat(3e6);</script>",
+        {},
+        {"too_large"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_PAGES))
+async def test_hostile_page_ends_with_a_reason(
+    name: str, site: HttpServer, browser_ctx: ProbeContext
+):
+    """Odd and hostile pages give a result with a reason, never a hang or a traceback."""
+    body, headers, reasons = HOSTILE_PAGES[name]
+    site.routes["/p"] = page(body, headers=headers)
+    result = await probe_channel(rendered_channel(site.url("/p")), browser_ctx)
+    assert (result.reason or "success") in reasons, result
+    assert result.duration_seconds < 6
+
+
+@pytest.mark.usefixtures("public_127_0_0_2")
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<p>x</p><script>location.href = '{inward}';</script>",
+        '<meta http-equiv="refresh" content="0; url={inward}"><p>x</p>',
+        '<p>x</p><iframe src="{inward}"></iframe>',
+    ],
+    ids=["script-navigation", "meta-refresh", "iframe"],
+)
+async def test_public_page_moving_inward_never_reaches_loopback(
+    html: str, site: HttpServer, browser_ctx: ProbeContext
+):
+    """A public page that navigates, refreshes or frames its way inward is stopped there."""
+    inward = site.url("/admin")
+    with HttpServer({"/": page(html.format(inward=inward))}, bind="127.0.0.2") as public:
+        result = await probe_channel(rendered_channel(public.url("/", "127.0.0.2")), browser_ctx)
+    assert site.requests == []
+    assert inward in result.details.get("blocked_requests", []), result
