@@ -305,6 +305,8 @@ class BrowserPool:
                     rendered = await _load(page, url, started + budget, trace, options.max_bytes)
                 result = judge(rendered)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a result
+                if page is not None and not instance.dead and not trace.crashed:
+                    trace.crashed = await _has_crashed(page)
                 result = self._failure(exc, instance, trace, budget)
             duration = round(time.perf_counter() - started, 6)
             details = dict(result.details)
@@ -501,6 +503,17 @@ async def _close_browser(instance: _Instance) -> None:
         if instance.process is not None:
             with contextlib.suppress(psutil.Error):
                 instance.process.kill()
+
+
+async def _has_crashed(page: Any) -> bool:
+    """Whether the page's renderer is gone: a renderer killed before the navigation
+    committed shows as an aborted navigation (ERR_ABORTED), not as a crash event."""
+    try:
+        async with asyncio.timeout(1.0):
+            await page.evaluate("1")
+    except Exception as exc:  # noqa: BLE001 - only the kind of failure matters
+        return "crashed" in str(exc)
+    return False
 
 
 def _context_options(headers: dict[str, str], proxy: str | None) -> dict[str, Any]:

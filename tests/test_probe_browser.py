@@ -308,6 +308,7 @@ async def _crash_during_check(browser: BrowserPool, ctx: ProbeContext, crash: An
             if asked.is_set():
                 break
             await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)  # and its document is committed to a renderer
         crash(browser)
         return await check
 
