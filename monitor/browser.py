@@ -96,6 +96,8 @@ _NET_REASONS = {
     "ERR_INVALID_RESPONSE": "http_protocol",
     "ERR_INVALID_HTTP_RESPONSE": "http_protocol",
     "ERR_RESPONSE_HEADERS_TOO_BIG": "http_protocol",
+    "ERR_UNSAFE_PORT": "unsafe_port",  # Chromium refuses ports such as 25 or 6000
+    "ERR_BLOCKED_BY_CLIENT": "redirect_private",
 }
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z_]+)")
 

@@ -5,6 +5,9 @@ and no Chromium left behind after SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,3 +117,32 @@ def test_daemon_renders_pages_links_screenshots_and_leaves_no_browser(
     assert daemon.stop() == 0
     _, alive = psutil.wait_procs(browsers, timeout=10)
     assert alive == []
+
+
+@pytest.mark.parametrize(("render", "code"), [("browser", 1), (None, 0)])
+def test_drift_command_sees_script_rendered_number_only_with_render_browser(
+    render: str | None, code: int, http_server: HttpServer, tmp_path: Path
+):
+    """`drift` exits 1 with the deprecated finding when the source is rendered, 0 (nothing
+    seen) when it is not: the reason to turn `render: browser` on."""
+    http_server.routes["/contacts"] = page(SCRIPTED)
+    source: dict[str, Any] = {"id": "contacts", "url": http_server.url("/contacts")}
+    if render:
+        source["render"] = render
+    config = write(
+        tmp_path / "channels.yaml",
+        [{"id": "old", "kind": "phone", "phone": "8 (800) 234-70-00", "status": "deprecated"}],
+        [source],
+        timeout="10s",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "drift", "--config", str(config), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == code, done.stderr
+    findings = json.loads(done.stdout)
+    found = [(f["type"], f["channel"]) for f in findings.get("findings", findings)]
+    assert (("deprecated_published", "old") in found) == bool(render)
