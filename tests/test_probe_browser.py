@@ -516,3 +516,12 @@ async def test_public_page_moving_inward_never_reaches_loopback(
         result = await probe_channel(rendered_channel(public.url("/", "127.0.0.2")), browser_ctx)
     assert site.requests == []
     assert inward in result.details.get("blocked_requests", []), result
+
+
+async def test_rendered_https_page_with_untrusted_certificate_fails_tls_untrusted(
+    https_server: HttpServer, browser_ctx: ProbeContext
+):
+    """Chromium checks certificates against its own roots: a private CA's is untrusted."""
+    https_server.routes["/"] = page("<p>ok</p>")
+    result = await probe_channel(rendered_channel(https_server.url("/")), browser_ctx)
+    assert result.reason == "tls_untrusted", result
