@@ -102,6 +102,14 @@ _NET_REASONS = {
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z_]+)")
 
 
+def _log(level: str, event: str, **fields: Any) -> None:
+    """A structlog event, in the daemon only: unconfigured, structlog would print to stdout,
+    where `check --format json` writes its answer. A failing log stream never fails a check."""
+    if structlog.is_configured():
+        with contextlib.suppress(Exception):
+            getattr(log, level)(event, **fields)
+
+
 def screenshot_dir(defaults: Defaults, base_dir: Path) -> Path:
     """Where failed checks' screenshots go: `defaults.browser.screenshot_dir` (relative to the
     registry's folder), else a `screenshots` folder beside the history file."""
@@ -131,7 +139,7 @@ class ScreenshotStore:
             for old in kept[: max(0, len(kept) - self.keep)]:
                 old.unlink(missing_ok=True)
         except OSError as exc:  # a full or read-only disk costs the evidence, not the check
-            log.warning("screenshot_not_saved", error=str(exc), directory=str(self.directory))
+            _log("warning", "screenshot_not_saved", error=str(exc), directory=str(self.directory))
             return None
         return name
 
@@ -400,7 +408,8 @@ class BrowserPool:
         instance = _Instance(browser, _find_process(marker))
         browser.on("disconnected", lambda _browser: self._lost(instance))
         self.launches += 1
-        log.info(
+        _log(
+            "info",
             "browser_started",
             version=browser.version,
             pid=instance.process.pid if instance.process else None,
@@ -411,17 +420,18 @@ class BrowserPool:
         return instance
 
     def _lost(self, instance: _Instance) -> None:
-        if not instance.dead and not instance.retired and not self._closed:
-            log.warning("browser_died", pages=instance.pages, killed_for=instance.killed_for)
+        unexpected = not instance.dead and not instance.retired and not self._closed
         instance.dead = True
         if self._current is instance:
             self._current = None
+        if unexpected:
+            _log("warning", "browser_died", pages=instance.pages, killed_for=instance.killed_for)
 
     async def _after_check(self, instance: _Instance) -> None:
         used = await asyncio.to_thread(instance.memory_bytes)
         limit = self.config.max_memory_mb
         if used is not None and used > limit * 2**20 and not instance.retired:
-            log.info("browser_retired", memory_mb=used // 2**20, limit_mb=limit)
+            _log("info", "browser_retired", memory_mb=used // 2**20, limit_mb=limit)
             instance.retired = True
         if (instance.retired or instance is not self._current) and instance.pages == 0:
             await _close_browser(instance)
@@ -439,7 +449,7 @@ class BrowserPool:
                 instance.killed_for = (
                     f"browser used {used // 2**20} MB, {KILL_FACTOR} times the limit"
                 )
-                log.warning("browser_killed", memory_mb=used // 2**20)
+                _log("warning", "browser_killed", memory_mb=used // 2**20)
                 self.kill(instance)
 
     def kill(self, instance: _Instance | None = None) -> None:

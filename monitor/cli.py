@@ -40,8 +40,6 @@ MAX_LOCAL_FILE_BYTES = 64 * 1024 * 1024
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command != "run":  # one-shot commands: stdout is for their output (JSON) alone
-        configure_logging("warning")
     try:
         return int(args.handler(args))
     except RegistryInvalid as invalid:

@@ -317,7 +317,11 @@ def _kids(process: Any) -> list[Any]:
     import psutil
 
     found = []
-    for child in process.children(recursive=True):
+    try:
+        children = process.children(recursive=True)
+    except psutil.Error:
+        return []
+    for child in children:
         try:
             child.cmdline()
             found.append(child)
