@@ -146,3 +146,54 @@ def test_drift_command_sees_script_rendered_number_only_with_render_browser(
     findings = json.loads(done.stdout)
     found = [(f["type"], f["channel"]) for f in findings.get("findings", findings)]
     assert (("deprecated_published", "old") in found) == bool(render)
+
+
+async def test_rendered_pages_waiting_for_the_browser_hold_no_probe_slot(
+    http_server: HttpServer, tmp_path: Path
+):
+    """With one probe slot and one browser page, three slow rendered sources queue for the
+    browser while a web channel is still probed at once."""
+    import time
+
+    from monitor.config import Registry
+    from monitor.metrics import MonitorMetrics
+    from monitor.scheduler import ProbeScheduler
+    from monitor.state import State
+
+    def slow(handler: Any) -> None:
+        time.sleep(2)
+        page("<p>slow</p>")(handler)
+
+    http_server.routes["/slow"] = slow
+    http_server.routes["/"] = page("<p>ok</p>")
+    registry = Registry.model_validate(
+        {
+            "version": 1,
+            "defaults": {"timeout": "8s", "concurrency": 1, "browser": {"concurrency": 1}},
+            "organizations": [
+                {
+                    "id": "acme",
+                    "sources": [
+                        {"id": f"s{i}", "url": http_server.url("/slow"), "render": "browser"}
+                        for i in range(3)
+                    ],
+                    "channels": [{"id": "site", "kind": "web", "url": http_server.url("/")}],
+                }
+            ],
+        }
+    )
+    state = State(registry)
+    scheduler = ProbeScheduler(state, MonitorMetrics(state), tmp_path)
+    rendering = [asyncio.create_task(scheduler._probe(f"source:acme/s{i}")) for i in range(3)]
+    try:
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        await asyncio.wait_for(scheduler._probe("channel:acme/site"), 5)
+        assert time.monotonic() - started < 1.5
+        assert state.channels[("acme", "site")].result.success
+        await asyncio.wait_for(asyncio.gather(*rendering), 30)
+        assert all(state.sources[("acme", f"s{i}")].result.success for i in range(3))
+    finally:
+        for task in rendering:
+            task.cancel()
+        await scheduler.shutdown()
