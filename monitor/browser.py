@@ -245,6 +245,7 @@ class BrowserPool:
         self.screenshots = ScreenshotStore(screenshots, config.screenshots)
         self.extra_args = tuple(extra_args)
         self.launches = 0  # browsers started so far (a restart counts)
+        self.last_memory_bytes: int | None = None  # the browser's latest reading (summed PSS)
         self._slots: _Slots | None = None
         self._playwright: Any = None
         self._current: _Instance | None = None
@@ -429,6 +430,7 @@ class BrowserPool:
 
     async def _after_check(self, instance: _Instance) -> None:
         used = await asyncio.to_thread(instance.memory_bytes)
+        self.last_memory_bytes = used
         limit = self.config.max_memory_mb
         if used is not None and used > limit * 2**20 and not instance.retired:
             _log("info", "browser_retired", memory_mb=used // 2**20, limit_mb=limit)
@@ -445,6 +447,7 @@ class BrowserPool:
             if instance is None or instance.pages == 0:
                 continue
             used = await asyncio.to_thread(instance.memory_bytes)
+            self.last_memory_bytes = used
             if used is not None and used > KILL_FACTOR * self.config.max_memory_mb * 2**20:
                 instance.killed_for = (
                     f"browser used {used // 2**20} MB, {KILL_FACTOR} times the limit"
@@ -458,6 +461,15 @@ class BrowserPool:
         if instance is not None and instance.process is not None:
             with contextlib.suppress(psutil.Error):
                 instance.process.kill()
+
+    @property
+    def running(self) -> bool:
+        """Whether a browser is up now (none before the first rendered check)."""
+        return self._current is not None and not self._current.dead
+
+    @property
+    def pages_open(self) -> int:
+        return self._current.pages if self._current else 0
 
     def browser_process(self) -> psutil.Process | None:
         """The running browser's main process, if any (for the benchmark and tests)."""

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 import uvicorn
 
+from monitor.browser_metrics import BrowserCollector
 from monitor.config import Registry
 from monitor.history import History
 from monitor.loader import RegistryInvalid, load_registry
@@ -85,6 +86,8 @@ class Daemon:
         self.scheduler = ProbeScheduler(self.state, self.metrics, self.config_path.resolve().parent)
         sock = self._bind()
         browser = self.scheduler.browser
+        if browser is not None:
+            self.metrics.registry.register(BrowserCollector(browser))
         app: Any = create_app(
             self.state,
             self.metrics,

@@ -112,6 +112,19 @@ def test_daemon_renders_pages_links_screenshots_and_leaves_no_browser(
     assert sources[0]["render"] == "browser"
     assert sources[0]["details"]["rendered"] is True
 
+    text = daemon.metrics_text()
+    assert daemon.value("contact_browser_running", text) == 1
+    assert daemon.value("contact_browser_starts_total", text) >= 1
+    assert daemon.value("contact_browser_memory_bytes", text) > 10 * 2**20
+    linted = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert [
+        line
+        for line in (linted.stdout + linted.stderr).splitlines()
+        if line.startswith("contact_browser")
+    ] == []
+
     assert chromium_children(daemon.proc.pid)
     browsers = chromium_children(daemon.proc.pid)
     assert daemon.stop() == 0
