@@ -107,6 +107,19 @@ async def scan_and_drift(url: str, ctx: ProbeContext, **source: Any) -> list[Any
     return find_drift(registry, {("acme", "contacts"): result})
 
 
+def report(rows: list[dict[str, Any]], case: str, expected: set[str], result: ProbeResult) -> None:
+    """A row of build/hardening.md (area "Browser")."""
+    rows.append(
+        {
+            "area": "Browser",
+            "case": case,
+            "expected": " or ".join(sorted(expected)),
+            "observed": result.reason or "success",
+            "seconds": f"{result.duration_seconds:.2f}",
+        }
+    )
+
+
 def deprecated_findings(findings: list[Any]) -> list[Any]:
     return [f for f in findings if f.type == "deprecated_published"]
 
@@ -491,35 +504,37 @@ HOSTILE_PAGES = {
 
 @pytest.mark.parametrize("name", list(HOSTILE_PAGES))
 async def test_hostile_page_ends_with_a_reason(
-    name: str, site: HttpServer, browser_ctx: ProbeContext
+    name: str, site: HttpServer, browser_ctx: ProbeContext, hardening_report: list[dict[str, Any]]
 ):
     """Odd and hostile pages give a result with a reason, never a hang or a traceback."""
     body, headers, reasons = HOSTILE_PAGES[name]
     site.routes["/p"] = page(body, headers=headers)
     result = await probe_channel(rendered_channel(site.url("/p")), browser_ctx)
+    report(hardening_report, f"rendered page: {name}", reasons, result)
     assert (result.reason or "success") in reasons, result
     assert result.duration_seconds < 6
 
 
+INWARD = {
+    "script navigation": "<p>x</p><script>location.href = '{inward}';</script>",
+    "meta refresh": '<meta http-equiv="refresh" content="0; url={inward}"><p>x</p>',
+    "iframe": '<p>x</p><iframe src="{inward}"></iframe>',
+}
+
+
 @pytest.mark.usefixtures("public_127_0_0_2")
-@pytest.mark.parametrize(
-    "html",
-    [
-        "<p>x</p><script>location.href = '{inward}';</script>",
-        '<meta http-equiv="refresh" content="0; url={inward}"><p>x</p>',
-        '<p>x</p><iframe src="{inward}"></iframe>',
-    ],
-    ids=["script-navigation", "meta-refresh", "iframe"],
-)
+@pytest.mark.parametrize("how", list(INWARD))
 async def test_public_page_moving_inward_never_reaches_loopback(
-    html: str, site: HttpServer, browser_ctx: ProbeContext
+    how: str, site: HttpServer, browser_ctx: ProbeContext, hardening_report: list[dict[str, Any]]
 ):
     """A public page that navigates, refreshes or frames its way inward is stopped there."""
     inward = site.url("/admin")
-    with HttpServer({"/": page(html.format(inward=inward))}, bind="127.0.0.2") as public:
+    with HttpServer({"/": page(INWARD[how].format(inward=inward))}, bind="127.0.0.2") as public:
         result = await probe_channel(rendered_channel(public.url("/", "127.0.0.2")), browser_ctx)
     assert site.requests == []
     assert inward in result.details.get("blocked_requests", []), result
+    observed = {result.reason or "success"}
+    report(hardening_report, f"public page, {how} to loopback: blocked", observed, result)
 
 
 async def test_rendered_https_page_with_untrusted_certificate_fails_tls_untrusted(
