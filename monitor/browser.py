@@ -186,6 +186,7 @@ class _Trace:
     blocked: list[str] = field(default_factory=list)
     main_blocked: str | None = None
     crashed: bool = False
+    hung: bool = False  # the page's renderer did not answer (a script that never yields)
 
 
 @dataclass(eq=False)
@@ -197,6 +198,7 @@ class _Instance:
     pages: int = 0
     dead: bool = False
     retired: bool = False
+    unresponsive: bool = False  # missed a check's deadline outright: killed, not closed
     killed_for: str | None = None
 
     def memory_bytes(self) -> int | None:
@@ -316,14 +318,19 @@ class BrowserPool:
                     rendered = await _load(page, url, started + budget, trace, options.max_bytes)
                 result = judge(rendered)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a result
+                if type(exc) is TimeoutError and not instance.retired:
+                    # Our own deadline, not Playwright's: the browser did not answer in time
+                    # at all. Its pages finish; the next check gets a new one.
+                    _log("warning", "browser_unresponsive", budget=budget)
+                    instance.retired = instance.unresponsive = True
                 if page is not None and not instance.dead and not trace.crashed:
-                    trace.crashed = await _has_crashed(page)
+                    trace.crashed, trace.hung = await _page_state(page)
                 result = self._failure(exc, instance, trace, budget)
             duration = round(time.perf_counter() - started, 6)
             details = dict(result.details)
             if trace.blocked:
                 details["blocked_requests"] = trace.blocked[:20]
-            if not result.success and page is not None and not instance.dead:
+            if not result.success and page is not None and not instance.dead and not trace.hung:
                 shot = await self._screenshot(page, url)
                 if shot:
                     details["screenshot"] = SCREENSHOT_URL + shot
@@ -336,7 +343,7 @@ class BrowserPool:
                 contacts=result.contacts,
             )
         finally:
-            if context is not None:
+            if context is not None and not instance.unresponsive:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
                         await asyncio.shield(context.close())
@@ -520,6 +527,9 @@ def _find_process(marker: str) -> psutil.Process | None:
 
 async def _close_browser(instance: _Instance) -> None:
     instance.retired = True
+    if instance.unresponsive and instance.process is not None:
+        with contextlib.suppress(psutil.Error):
+            instance.process.kill()
     try:
         async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
             await instance.browser.close()
@@ -529,15 +539,18 @@ async def _close_browser(instance: _Instance) -> None:
                 instance.process.kill()
 
 
-async def _has_crashed(page: Any) -> bool:
-    """Whether the page's renderer is gone: a renderer killed before the navigation
-    committed shows as an aborted navigation (ERR_ABORTED), not as a crash event."""
+async def _page_state(page: Any) -> tuple[bool, bool]:
+    """(crashed, hung) for a page whose check failed. A renderer killed before the
+    navigation committed shows as an aborted navigation (ERR_ABORTED), not as a crash
+    event; a renderer busy in a script that never yields cannot be photographed."""
     try:
         async with asyncio.timeout(1.0):
             await page.evaluate("1")
+    except TimeoutError:
+        return False, True
     except Exception as exc:  # noqa: BLE001 - only the kind of failure matters
-        return "crashed" in str(exc)
-    return False
+        return "crashed" in str(exc), False
+    return False, False
 
 
 def _context_options(headers: dict[str, str], proxy: str | None) -> dict[str, Any]:

@@ -7,6 +7,7 @@ shared by the whole module, as the daemon shares one; each check gets a fresh co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -544,3 +545,29 @@ async def test_rendered_https_page_with_untrusted_certificate_fails_tls_untruste
     https_server.routes["/"] = page("<p>ok</p>")
     result = await probe_channel(rendered_channel(https_server.url("/")), browser_ctx)
     assert result.reason == "tls_untrusted", result
+
+
+async def test_frozen_browser_ends_the_check_at_its_timeout_and_is_replaced(
+    site: HttpServer, browser: BrowserPool, browser_ctx: ProbeContext
+):
+    """A browser that stops answering (SIGSTOP) costs one check its deadline, then a new
+    browser serves the next check."""
+    import psutil
+
+    site.routes["/help"] = page(SCRIPT_INSERTED)
+    channel = rendered_channel(site.url("/help"))
+    assert (await probe_channel(channel, browser_ctx)).success
+    launches, process = browser.launches, browser.browser_process()
+    assert process is not None
+    process.suspend()
+    try:
+        started = time.monotonic()
+        frozen = await probe_channel(channel.model_copy(update={"timeout": 1.0}), browser_ctx)
+        took = time.monotonic() - started
+    finally:
+        with contextlib.suppress(psutil.Error):
+            process.resume()
+    assert frozen.reason == "timeout", frozen
+    assert took < 8
+    assert (await probe_channel(channel, browser_ctx)).success
+    assert browser.launches == launches + 1
