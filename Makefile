@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= config/channels.yaml
 
-.PHONY: setup system test lint run check validate clean bench demo
+.PHONY: setup system test lint run check validate clean bench bench-browser demo
 
 setup: $(STAMP)
 
@@ -44,6 +44,11 @@ bench: $(STAMP)
 	bash scripts/setup-system.sh --bench
 	cd bench && ../$(BIN)/python run.py
 	$(BIN)/python bench/sip_call.py  # CPU and memory per SIP test call (kamailio, sipp)
+
+# The cost of a rendered check (`render: browser`), one run of about a minute.
+bench-browser: $(STAMP)
+	bash scripts/setup-system.sh
+	cd bench && ../$(BIN)/python browser.py
 
 clean:
 

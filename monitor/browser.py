@@ -5,8 +5,11 @@ browser builds are never downloaded). The browser starts at the first rendered c
 is shared: every check gets a fresh context (no cookies, cache or storage carried over), at
 most `defaults.browser.concurrency` pages are open at once, and each check is bounded by its
 timeout. The browser is replaced when it dies (a crash fails only the checks that were on
-it) or when its process tree grows past `defaults.browser.max_rss_mb` (then it is retired
-once its pages are done; past twice the cap it is killed at once).
+it) or when its processes grow past `defaults.browser.max_memory_mb` (then it is retired
+once its pages are done; past twice the cap it is killed at once). Memory is the sum of the
+processes' PSS (proportional set size): the pages Chromium's processes share count once,
+where a sum of RSS would count the shared libraries in every process (about 2.5 times
+too much).
 
 A page whose own host is public may not make the browser fetch loopback, private or
 link-local addresses (the rule `redirect_private` applies to the HTTP prober's redirects):
@@ -44,6 +47,7 @@ __all__ = [
     "Rendered",
     "ScreenshotStore",
     "screenshot_dir",
+    "tree_memory_bytes",
 ]
 
 log = structlog.get_logger("monitor.browser")
@@ -67,6 +71,7 @@ NETWORK_IDLE_SECONDS = 3.0  # after `load`, the most a check waits for late requ
 CLOSE_TIMEOUT_SECONDS = 5.0
 SCREENSHOT_TIMEOUT_SECONDS = 5.0
 WATCH_SECONDS = 1.0  # how often the browser's memory is read while it has pages
+KILL_FACTOR = 2  # times `max_memory_mb` at which the browser is killed mid-check
 VIEWPORT = {"width": 1280, "height": 900}
 SCREENSHOT_URL = "/api/v1/screenshots/"
 
@@ -91,8 +96,18 @@ _NET_REASONS = {
     "ERR_INVALID_RESPONSE": "http_protocol",
     "ERR_INVALID_HTTP_RESPONSE": "http_protocol",
     "ERR_RESPONSE_HEADERS_TOO_BIG": "http_protocol",
+    "ERR_UNSAFE_PORT": "unsafe_port",  # Chromium refuses ports such as 25 or 6000
+    "ERR_BLOCKED_BY_CLIENT": "redirect_private",
 }
 _NET_ERROR = re.compile(r"net::(ERR_[A-Z_]+)")
+
+
+def _log(level: str, event: str, **fields: Any) -> None:
+    """A structlog event, in the daemon only: unconfigured, structlog would print to stdout,
+    where `check --format json` writes its answer. A failing log stream never fails a check."""
+    if structlog.is_configured():
+        with contextlib.suppress(Exception):
+            getattr(log, level)(event, **fields)
 
 
 def screenshot_dir(defaults: Defaults, base_dir: Path) -> Path:
@@ -124,7 +139,7 @@ class ScreenshotStore:
             for old in kept[: max(0, len(kept) - self.keep)]:
                 old.unlink(missing_ok=True)
         except OSError as exc:  # a full or read-only disk costs the evidence, not the check
-            log.warning("screenshot_not_saved", error=str(exc), directory=str(self.directory))
+            _log("warning", "screenshot_not_saved", error=str(exc), directory=str(self.directory))
             return None
         return name
 
@@ -155,6 +170,15 @@ class Rendered:
 Judge = Callable[[Rendered], ProbeResult]
 
 
+@dataclass(frozen=True)
+class _CheckOptions:
+    budget: float  # seconds for the whole check
+    headers: dict[str, str]
+    proxy: str | None
+    guard: bool  # refuse private addresses from a public page
+    max_bytes: int | None  # of the rendered document (UTF-16 code units, as the DOM counts)
+
+
 @dataclass
 class _Trace:
     """What happened to one page while it loaded."""
@@ -162,6 +186,7 @@ class _Trace:
     blocked: list[str] = field(default_factory=list)
     main_blocked: str | None = None
     crashed: bool = False
+    hung: bool = False  # the page's renderer did not answer (a script that never yields)
 
 
 @dataclass(eq=False)
@@ -173,18 +198,16 @@ class _Instance:
     pages: int = 0
     dead: bool = False
     retired: bool = False
+    unresponsive: bool = False  # missed a check's deadline outright: killed, not closed
     killed_for: str | None = None
 
-    def rss_bytes(self) -> int | None:
-        """Resident memory of the browser and all its children, in bytes."""
+    def memory_bytes(self) -> int | None:
+        """PSS of the browser and all its children, summed, in bytes (RSS where the system
+        has no PSS). Reads /proc/PID/smaps_rollup: some milliseconds a process, so call it
+        in a thread."""
         if self.process is None:
             return None
-        total = 0
-        with contextlib.suppress(psutil.Error):
-            for proc in [self.process, *self.process.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):
-                    total += proc.memory_info().rss
-        return total
+        return tree_memory_bytes(self.process)
 
 
 class _Slots:
@@ -224,6 +247,7 @@ class BrowserPool:
         self.screenshots = ScreenshotStore(screenshots, config.screenshots)
         self.extra_args = tuple(extra_args)
         self.launches = 0  # browsers started so far (a restart counts)
+        self.last_memory_bytes: int | None = None  # the browser's latest reading (summed PSS)
         self._slots: _Slots | None = None
         self._playwright: Any = None
         self._current: _Instance | None = None
@@ -250,12 +274,14 @@ class BrowserPool:
         headers: dict[str, str] | None = None,
         proxy: str | None = None,
         guard: bool = True,
+        max_bytes: int | None = None,
     ) -> ProbeResult:
         """Load `url` in a fresh context, wait for `load` (and network idle, briefly), and
         return `judge(rendered)`, all within `budget` seconds. Never raises. A failure
         carries a screenshot when the page got that far; `duration_seconds` counts the
         check only, not waiting for a free page or for the browser to start. `guard`: refuse
-        private addresses (see the module's doc)."""
+        private addresses (see the module's doc). `max_bytes`: a larger rendered document
+        fails with `too_large` before it is copied out of the browser."""
         if self._slots is None:
             self._slots = _Slots(self.config.concurrency)
         async with self._slots:
@@ -263,18 +289,17 @@ class BrowserPool:
                 instance = await self._ready()
             except Exception as exc:  # noqa: BLE001 - the check fails with the reason
                 return ProbeResult(False, "browser_unavailable", f"Chromium did not start: {exc}")
-            return await self._check_on(instance, url, judge, budget, headers or {}, proxy, guard)
+            options = _CheckOptions(budget, headers or {}, proxy, guard, max_bytes)
+            return await self._check_on(instance, url, judge, options)
 
     async def _check_on(
         self,
         instance: _Instance,
         url: str,
         judge: Judge,
-        budget: float,
-        headers: dict[str, str],
-        proxy: str | None,
-        guard: bool,
+        options: _CheckOptions,
     ) -> ProbeResult:
+        budget = options.budget
         started = time.perf_counter()
         trace = _Trace()
         context = page = None
@@ -283,20 +308,29 @@ class BrowserPool:
             try:
                 # Playwright's own timeouts end a slow page; this one ends a hung browser.
                 async with asyncio.timeout(budget + 2.0):
-                    context = await instance.browser.new_context(**_context_options(headers, proxy))
+                    context = await instance.browser.new_context(
+                        **_context_options(options.headers, options.proxy)
+                    )
                     page = await context.new_page()
                     page.on("crash", lambda _page: setattr(trace, "crashed", True))
-                    if guard:
+                    if options.guard:
                         await _install_guard(page, url, trace)
-                    rendered = await _load(page, url, started + budget, trace)
+                    rendered = await _load(page, url, started + budget, trace, options.max_bytes)
                 result = judge(rendered)
             except Exception as exc:  # noqa: BLE001 - every failure becomes a result
+                if type(exc) is TimeoutError and not instance.retired:
+                    # Our own deadline, not Playwright's: the browser did not answer in time
+                    # at all. Its pages finish; the next check gets a new one.
+                    _log("warning", "browser_unresponsive", budget=budget)
+                    instance.retired = instance.unresponsive = True
+                if page is not None and not instance.dead and not trace.crashed:
+                    trace.crashed, trace.hung = await _page_state(page)
                 result = self._failure(exc, instance, trace, budget)
             duration = round(time.perf_counter() - started, 6)
             details = dict(result.details)
             if trace.blocked:
                 details["blocked_requests"] = trace.blocked[:20]
-            if not result.success and page is not None and not instance.dead:
+            if not result.success and page is not None and not instance.dead and not trace.hung:
                 shot = await self._screenshot(page, url)
                 if shot:
                     details["screenshot"] = SCREENSHOT_URL + shot
@@ -309,7 +343,7 @@ class BrowserPool:
                 contacts=result.contacts,
             )
         finally:
-            if context is not None:
+            if context is not None and not instance.unresponsive:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
                         await asyncio.shield(context.close())
@@ -325,7 +359,7 @@ class BrowserPool:
             if instance.killed_for:
                 return ProbeResult(False, "browser_memory", instance.killed_for)
             return ProbeResult(False, "browser_crashed", "the browser died during the check")
-        if trace.crashed or "Target crashed" in str(exc):
+        if trace.crashed or "crashed" in str(exc):  # the event may come after the error
             return ProbeResult(False, "page_crashed", "the page's renderer crashed")
         if trace.main_blocked:
             return ProbeResult(
@@ -382,7 +416,8 @@ class BrowserPool:
         instance = _Instance(browser, _find_process(marker))
         browser.on("disconnected", lambda _browser: self._lost(instance))
         self.launches += 1
-        log.info(
+        _log(
+            "info",
             "browser_started",
             version=browser.version,
             pid=instance.process.pid if instance.process else None,
@@ -393,16 +428,19 @@ class BrowserPool:
         return instance
 
     def _lost(self, instance: _Instance) -> None:
-        if not instance.dead and not instance.retired and not self._closed:
-            log.warning("browser_died", pages=instance.pages, killed_for=instance.killed_for)
+        unexpected = not instance.dead and not instance.retired and not self._closed
         instance.dead = True
         if self._current is instance:
             self._current = None
+        if unexpected:
+            _log("warning", "browser_died", pages=instance.pages, killed_for=instance.killed_for)
 
     async def _after_check(self, instance: _Instance) -> None:
-        rss = instance.rss_bytes()
-        if rss is not None and rss > self.config.max_rss_mb * 2**20 and not instance.retired:
-            log.info("browser_retired", rss_mb=rss // 2**20, limit_mb=self.config.max_rss_mb)
+        used = await asyncio.to_thread(instance.memory_bytes)
+        self.last_memory_bytes = used
+        limit = self.config.max_memory_mb
+        if used is not None and used > limit * 2**20 and not instance.retired:
+            _log("info", "browser_retired", memory_mb=used // 2**20, limit_mb=limit)
             instance.retired = True
         if (instance.retired or instance is not self._current) and instance.pages == 0:
             await _close_browser(instance)
@@ -415,10 +453,13 @@ class BrowserPool:
             instance = self._current
             if instance is None or instance.pages == 0:
                 continue
-            rss = await asyncio.to_thread(instance.rss_bytes)
-            if rss is not None and rss > 2 * self.config.max_rss_mb * 2**20:
-                instance.killed_for = f"browser used {rss // 2**20} MB, twice the limit"
-                log.warning("browser_killed", rss_mb=rss // 2**20)
+            used = await asyncio.to_thread(instance.memory_bytes)
+            self.last_memory_bytes = used
+            if used is not None and used > KILL_FACTOR * self.config.max_memory_mb * 2**20:
+                instance.killed_for = (
+                    f"browser used {used // 2**20} MB, {KILL_FACTOR} times the limit"
+                )
+                _log("warning", "browser_killed", memory_mb=used // 2**20)
                 self.kill(instance)
 
     def kill(self, instance: _Instance | None = None) -> None:
@@ -427,6 +468,15 @@ class BrowserPool:
         if instance is not None and instance.process is not None:
             with contextlib.suppress(psutil.Error):
                 instance.process.kill()
+
+    @property
+    def running(self) -> bool:
+        """Whether a browser is up now (none before the first rendered check)."""
+        return self._current is not None and not self._current.dead
+
+    @property
+    def pages_open(self) -> int:
+        return self._current.pages if self._current else 0
 
     def browser_process(self) -> psutil.Process | None:
         """The running browser's main process, if any (for the benchmark and tests)."""
@@ -453,6 +503,17 @@ def chromium_path() -> str:
     return shutil.which("chromium") or "/usr/bin/chromium"
 
 
+def tree_memory_bytes(process: psutil.Process) -> int:
+    """Summed PSS (else RSS) of `process` and its descendants, in bytes; 0 once it is gone."""
+    total = 0
+    with contextlib.suppress(psutil.Error):
+        for proc in [process, *process.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):
+                info = proc.memory_full_info()
+                total += getattr(info, "pss", info.rss)
+    return total
+
+
 def _find_process(marker: str) -> psutil.Process | None:
     """The browser's main process: the one of our descendants launched with `marker`."""
     with contextlib.suppress(psutil.Error):
@@ -466,6 +527,9 @@ def _find_process(marker: str) -> psutil.Process | None:
 
 async def _close_browser(instance: _Instance) -> None:
     instance.retired = True
+    if instance.unresponsive and instance.process is not None:
+        with contextlib.suppress(psutil.Error):
+            instance.process.kill()
     try:
         async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
             await instance.browser.close()
@@ -473,6 +537,20 @@ async def _close_browser(instance: _Instance) -> None:
         if instance.process is not None:
             with contextlib.suppress(psutil.Error):
                 instance.process.kill()
+
+
+async def _page_state(page: Any) -> tuple[bool, bool]:
+    """(crashed, hung) for a page whose check failed. A renderer killed before the
+    navigation committed shows as an aborted navigation (ERR_ABORTED), not as a crash
+    event; a renderer busy in a script that never yields cannot be photographed."""
+    try:
+        async with asyncio.timeout(1.0):
+            await page.evaluate("1")
+    except TimeoutError:
+        return False, True
+    except Exception as exc:  # noqa: BLE001 - only the kind of failure matters
+        return "crashed" in str(exc), False
+    return False, False
 
 
 def _context_options(headers: dict[str, str], proxy: str | None) -> dict[str, Any]:
@@ -544,7 +622,9 @@ async def _install_guard(page: Any, url: str, trace: _Trace) -> None:
     await page.route_web_socket(re.compile(".*"), on_websocket)
 
 
-async def _load(page: Any, url: str, deadline: float, trace: _Trace) -> Rendered:
+async def _load(
+    page: Any, url: str, deadline: float, trace: _Trace, max_bytes: int | None
+) -> Rendered:
     started = time.perf_counter()
     budget = max(0.1, deadline - started)
     response = await page.goto(url, wait_until="load", timeout=budget * 1000)
@@ -554,6 +634,10 @@ async def _load(page: Any, url: str, deadline: float, trace: _Trace) -> Rendered
     if idle > 0.05:
         with contextlib.suppress(Exception):  # a page that keeps polling is still rendered
             await page.wait_for_load_state("networkidle", timeout=idle * 1000)
+    if max_bytes is not None:
+        size = await page.evaluate("() => document.documentElement.outerHTML.length")
+        if size > max_bytes:
+            raise ProbeFailure("too_large", f"rendered document larger than {max_bytes} bytes")
     html = await page.content()
     text = await page.evaluate("() => document.body ? document.body.innerText : ''")
     elapsed = time.perf_counter() - started

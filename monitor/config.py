@@ -585,7 +585,8 @@ class BrowserConfig(StrictModel):
     """The one headless Chromium that renders `render: browser` pages."""
 
     concurrency: Annotated[int, Field(ge=1, le=64)] = 2  # pages open at once
-    max_rss_mb: Annotated[int, Field(ge=64, le=65536)] = 1024  # browser restarted above it
+    # Summed PSS of the browser's processes above which it is restarted (killed at twice).
+    max_memory_mb: Annotated[int, Field(ge=64, le=65536)] = 1024
     screenshots: Annotated[int, Field(ge=0, le=10000)] = 100  # failed checks' kept on disk
     # Folder for them, relative to the registry's; unset: `screenshots` beside the history.
     screenshot_dir: str | None = None

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 import uvicorn
 
+from monitor.browser_metrics import BrowserCollector
 from monitor.config import Registry
 from monitor.connections import CappedListener, TimedH11Protocol, connection_cap
 from monitor.history import History, HistoryHealth, HistoryLocked, HistoryUnavailable
@@ -104,6 +105,8 @@ class Daemon:
         sock = self._bind(connection_cap(registry.defaults.concurrency))
         self.metrics.registry.register(SelfCollector(self.state, sock))
         browser = self.scheduler.browser
+        if browser is not None:
+            self.metrics.registry.register(BrowserCollector(browser))
         app: Any = create_app(
             self.state,
             self.metrics,

@@ -323,7 +323,10 @@ class ProbeScheduler:
         planned = self._planned.pop(job_id, None)
         host_limit = self._host_limit(self._host_for(job_id, target))
         ctx = self._ctx
-        async with self._limit, host_limit:
+        # A rendered page queues for the browser's own pages (defaults.browser.concurrency);
+        # waiting there must not hold a slot that other probes need.
+        rendered = getattr(target, "render", None) == "browser"
+        async with contextlib.nullcontext() if rendered else self._limit, host_limit:
             if planned is not None:
                 lag = max(0.0, (self._now() - planned).total_seconds())
                 self.metrics.observe_lag(kind, lag)

@@ -5,6 +5,9 @@ and no Chromium left behind after SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -109,8 +112,101 @@ def test_daemon_renders_pages_links_screenshots_and_leaves_no_browser(
     assert sources[0]["render"] == "browser"
     assert sources[0]["details"]["rendered"] is True
 
+    text = daemon.metrics_text()
+    assert daemon.value("contact_browser_running", text) == 1
+    assert daemon.value("contact_browser_starts_total", text) >= 1
+    assert daemon.value("contact_browser_memory_bytes", text) > 10 * 2**20
+    linted = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, text=True, check=False
+    )
+    assert [
+        line
+        for line in (linted.stdout + linted.stderr).splitlines()
+        if line.startswith("contact_browser")
+    ] == []
+
     assert chromium_children(daemon.proc.pid)
     browsers = chromium_children(daemon.proc.pid)
     assert daemon.stop() == 0
     _, alive = psutil.wait_procs(browsers, timeout=10)
     assert alive == []
+
+
+@pytest.mark.parametrize(("render", "code"), [("browser", 1), (None, 0)])
+def test_drift_command_sees_script_rendered_number_only_with_render_browser(
+    render: str | None, code: int, http_server: HttpServer, tmp_path: Path
+):
+    """`drift` exits 1 with the deprecated finding when the source is rendered, 0 (nothing
+    seen) when it is not: the reason to turn `render: browser` on."""
+    http_server.routes["/contacts"] = page(SCRIPTED)
+    source: dict[str, Any] = {"id": "contacts", "url": http_server.url("/contacts")}
+    if render:
+        source["render"] = render
+    config = write(
+        tmp_path / "channels.yaml",
+        [{"id": "old", "kind": "phone", "phone": "8 (800) 234-70-00", "status": "deprecated"}],
+        [source],
+        timeout="10s",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "monitor", "drift", "--config", str(config), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == code, done.stderr
+    findings = json.loads(done.stdout)
+    found = [(f["type"], f["channel"]) for f in findings.get("findings", findings)]
+    assert (("deprecated_published", "old") in found) == bool(render)
+
+
+async def test_rendered_pages_waiting_for_the_browser_hold_no_probe_slot(
+    http_server: HttpServer, tmp_path: Path
+):
+    """With one probe slot and one browser page, three slow rendered sources queue for the
+    browser while a web channel is still probed at once."""
+    import time
+
+    from monitor.config import Registry
+    from monitor.metrics import MonitorMetrics
+    from monitor.scheduler import ProbeScheduler
+    from monitor.state import State
+
+    def slow(handler: Any) -> None:
+        time.sleep(2)
+        page("<p>slow</p>")(handler)
+
+    http_server.routes["/slow"] = slow
+    http_server.routes["/"] = page("<p>ok</p>")
+    registry = Registry.model_validate(
+        {
+            "version": 1,
+            "defaults": {"timeout": "8s", "concurrency": 1, "browser": {"concurrency": 1}},
+            "organizations": [
+                {
+                    "id": "acme",
+                    "sources": [
+                        {"id": f"s{i}", "url": http_server.url("/slow"), "render": "browser"}
+                        for i in range(3)
+                    ],
+                    "channels": [{"id": "site", "kind": "web", "url": http_server.url("/")}],
+                }
+            ],
+        }
+    )
+    state = State(registry)
+    scheduler = ProbeScheduler(state, MonitorMetrics(state), tmp_path)
+    rendering = [asyncio.create_task(scheduler._probe(f"source:acme/s{i}")) for i in range(3)]
+    try:
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        await asyncio.wait_for(scheduler._probe("channel:acme/site"), 5)
+        assert time.monotonic() - started < 1.5
+        assert state.channels[("acme", "site")].result.success
+        await asyncio.wait_for(asyncio.gather(*rendering), 30)
+        assert all(state.sources[("acme", f"s{i}")].result.success for i in range(3))
+    finally:
+        for task in rendering:
+            task.cancel()
+        await scheduler.shutdown()

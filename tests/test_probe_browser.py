@@ -7,6 +7,7 @@ shared by the whole module, as the daemon shares one; each check gets a fresh co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -18,6 +19,7 @@ import pytest
 import pytest_asyncio
 from servers import HttpServer, RawTcpServer, page, redirect
 
+from monitor import browser as browser_module
 from monitor.browser import BrowserPool
 from monitor.config import Defaults, Registry, WebChannel
 from monitor.drift import find_drift
@@ -104,6 +106,19 @@ async def scan_and_drift(url: str, ctx: ProbeContext, **source: Any) -> list[Any
     result = await probe_source(registry.organizations[0].sources[0], ctx)
     assert result.success, result
     return find_drift(registry, {("acme", "contacts"): result})
+
+
+def report(rows: list[dict[str, Any]], case: str, expected: set[str], result: ProbeResult) -> None:
+    """A row of build/hardening.md (area "Browser")."""
+    rows.append(
+        {
+            "area": "Browser",
+            "case": case,
+            "expected": " or ".join(sorted(expected)),
+            "observed": result.reason or "success",
+            "seconds": f"{result.duration_seconds:.2f}",
+        }
+    )
 
 
 def deprecated_findings(findings: list[Any]) -> list[Any]:
@@ -307,6 +322,7 @@ async def _crash_during_check(browser: BrowserPool, ctx: ProbeContext, crash: An
             if asked.is_set():
                 break
             await asyncio.sleep(0.1)
+        await asyncio.sleep(0.3)  # and its document is committed to a renderer
         crash(browser)
         return await check
 
@@ -315,7 +331,11 @@ def _kids(process: Any) -> list[Any]:
     import psutil
 
     found = []
-    for child in process.children(recursive=True):
+    try:
+        children = process.children(recursive=True)
+    except psutil.Error:
+        return []
+    for child in children:
         try:
             child.cmdline()
             found.append(child)
@@ -406,3 +426,148 @@ async def test_one_shot_context_closes_the_browser_it_started(site: HttpServer, 
         assert process.is_running()
     process.wait(timeout=10)
     assert not process.is_running()
+
+
+async def test_browser_is_replaced_when_it_grows_past_its_memory_cap(
+    site: HttpServer, browser: BrowserPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Past `max_memory_mb` the browser is retired after its check; the next one starts anew."""
+    monkeypatch.setattr(browser_module, "KILL_FACTOR", 1000)  # retired, never killed, here
+    site.routes["/help"] = page(SCRIPT_INSERTED)
+    small = Defaults.model_validate({"timeout": "5s", "browser": {"max_memory_mb": 64}})
+    ctx = make_probe_context(small, tmp_path, browser)
+    try:
+        assert (await probe_channel(rendered_channel(site.url("/help")), ctx)).success
+        launches = browser.launches
+        assert browser.browser_process() is None  # retired and closed
+        assert (await probe_channel(rendered_channel(site.url("/help")), ctx)).success
+        assert browser.launches == launches + 1
+    finally:
+        make_probe_context(Defaults(), tmp_path, browser)
+
+
+async def test_page_taking_memory_without_end_fails_that_check_only(
+    site: HttpServer, browser: BrowserPool, tmp_path: Path
+):
+    """A page that allocates on and on is stopped (its renderer runs out of heap, or the
+    browser is killed at twice the cap); the next check gets a working browser."""
+    site.routes["/hog"] = page(
+        "<p>hog</p><script>const keep = []; setInterval(() => "
+        "keep.push(new Array(4e6).fill(Math.random())), 10);</script>"
+    )
+    site.routes["/help"] = page(SCRIPT_INSERTED)
+    small = Defaults.model_validate({"timeout": "20s", "browser": {"max_memory_mb": 300}})
+    ctx = make_probe_context(small, tmp_path, browser)
+    hog = rendered_channel(site.url("/hog"), body_regex="never there")
+    try:
+        result = await probe_channel(hog.model_copy(update={"timeout": 20.0}), ctx)
+        assert result.reason in ("browser_memory", "page_crashed"), result
+        assert (await probe_channel(rendered_channel(site.url("/help")), ctx)).success
+    finally:
+        make_probe_context(Defaults(), tmp_path, browser)
+
+
+async def test_endless_script_ends_at_the_timeout(site: HttpServer, browser_ctx: ProbeContext):
+    """A script that never yields (the page never loads) ends the check at its timeout."""
+    site.routes["/spin"] = page("<p>spin</p><script>while (true) {}</script>")
+    channel = rendered_channel(site.url("/spin")).model_copy(update={"timeout": 2.0})
+    result = await probe_channel(channel, browser_ctx)
+    assert result.reason == "timeout", result
+    site.routes["/help"] = page(SCRIPT_INSERTED)
+    assert (await probe_channel(rendered_channel(site.url("/help")), browser_ctx)).success
+
+
+HOSTILE_PAGES = {
+    # name: (body, headers, reasons accepted)
+    "download instead of a page": (
+        "a,b\n1,2\n",
+        {"Content-Disposition": "attachment; filename=x.csv"},
+        {"browser_error"},
+    ),
+    "endless alert dialogs": (
+        "<p>Поддержка</p><script>for (let i = 0; i < 50; i++) alert('hi');</script>",
+        {},
+        {"success"},
+    ),
+    "popup windows": (
+        "<p>Поддержка</p><script>for (let i = 0; i < 5; i++) window.open('/x');</script>",
+        {},
+        {"success"},
+    ),
+    "3 MB rendered document": (
+        "<p>Поддержка</p><div hidden id=d></div>"
+        "<script>document.getElementById('d').textContent = '9'.repeat(3e6);</script>",
+        {},
+        {"too_large"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_PAGES))
+async def test_hostile_page_ends_with_a_reason(
+    name: str, site: HttpServer, browser_ctx: ProbeContext, hardening_report: list[dict[str, Any]]
+):
+    """Odd and hostile pages give a result with a reason, never a hang or a traceback."""
+    body, headers, reasons = HOSTILE_PAGES[name]
+    site.routes["/p"] = page(body, headers=headers)
+    result = await probe_channel(rendered_channel(site.url("/p")), browser_ctx)
+    report(hardening_report, f"rendered page: {name}", reasons, result)
+    assert (result.reason or "success") in reasons, result
+    assert result.duration_seconds < 6
+
+
+INWARD = {
+    "script navigation": "<p>x</p><script>location.href = '{inward}';</script>",
+    "meta refresh": '<meta http-equiv="refresh" content="0; url={inward}"><p>x</p>',
+    "iframe": '<p>x</p><iframe src="{inward}"></iframe>',
+}
+
+
+@pytest.mark.usefixtures("public_127_0_0_2")
+@pytest.mark.parametrize("how", list(INWARD))
+async def test_public_page_moving_inward_never_reaches_loopback(
+    how: str, site: HttpServer, browser_ctx: ProbeContext, hardening_report: list[dict[str, Any]]
+):
+    """A public page that navigates, refreshes or frames its way inward is stopped there."""
+    inward = site.url("/admin")
+    with HttpServer({"/": page(INWARD[how].format(inward=inward))}, bind="127.0.0.2") as public:
+        result = await probe_channel(rendered_channel(public.url("/", "127.0.0.2")), browser_ctx)
+    assert site.requests == []
+    assert inward in result.details.get("blocked_requests", []), result
+    observed = {result.reason or "success"}
+    report(hardening_report, f"public page, {how} to loopback: blocked", observed, result)
+
+
+async def test_rendered_https_page_with_untrusted_certificate_fails_tls_untrusted(
+    https_server: HttpServer, browser_ctx: ProbeContext
+):
+    """Chromium checks certificates against its own roots: a private CA's is untrusted."""
+    https_server.routes["/"] = page("<p>ok</p>")
+    result = await probe_channel(rendered_channel(https_server.url("/")), browser_ctx)
+    assert result.reason == "tls_untrusted", result
+
+
+async def test_frozen_browser_ends_the_check_at_its_timeout_and_is_replaced(
+    site: HttpServer, browser: BrowserPool, browser_ctx: ProbeContext
+):
+    """A browser that stops answering (SIGSTOP) costs one check its deadline, then a new
+    browser serves the next check."""
+    import psutil
+
+    site.routes["/help"] = page(SCRIPT_INSERTED)
+    channel = rendered_channel(site.url("/help"))
+    assert (await probe_channel(channel, browser_ctx)).success
+    launches, process = browser.launches, browser.browser_process()
+    assert process is not None
+    process.suspend()
+    try:
+        started = time.monotonic()
+        frozen = await probe_channel(channel.model_copy(update={"timeout": 1.0}), browser_ctx)
+        took = time.monotonic() - started
+    finally:
+        with contextlib.suppress(psutil.Error):
+            process.resume()
+    assert frozen.reason == "timeout", frozen
+    assert took < 8
+    assert (await probe_channel(channel, browser_ctx)).success
+    assert browser.launches == launches + 1

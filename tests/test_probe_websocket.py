@@ -31,6 +31,8 @@ async def handler(ws: ServerConnection) -> None:
     if path == "/close":
         await ws.close(4001, "chat backend restarting")
         return
+    if path == "/huge":
+        await ws.send("x" * (2 * 1024 * 1024))
     if path == "/greet":
         await ws.send('{"type":"welcome"}')
     async for message in ws:
@@ -48,6 +50,8 @@ def process_request(ws: ServerConnection, request: Request) -> Response | None:
     SEEN_HEADERS.append({k.lower(): v for k, v in request.headers.raw_items()})
     if request.path == "/forbidden":
         return ws.respond(HTTPStatus.FORBIDDEN, "no chat for you\n")
+    if request.path == "/plain-page":  # a web server that ignores the Upgrade header
+        return ws.respond(HTTPStatus.OK, "<html>chat</html>\n")
     return None
 
 
@@ -138,10 +142,32 @@ async def test_no_reply_fails_ws_no_reply(backend: str, ws_ctx: ProbeContext):
     assert result.duration_seconds < 3
 
 
-async def test_refused_upgrade_fails_ws_handshake(backend: str, ws_ctx: ProbeContext):
-    """An HTTP 403 instead of 101 is `ws_handshake`, with the status kept."""
-    result = await probe_channel(chat(backend + "/forbidden", **PING), ws_ctx)
-    assert (result.reason, result.details["status_code"]) == ("ws_handshake", 403)
+@pytest.mark.parametrize(("path", "status"), [("/forbidden", 403), ("/plain-page", 200)])
+async def test_refused_upgrade_fails_ws_handshake(
+    path: str, status: int, backend: str, ws_ctx: ProbeContext
+):
+    """An HTTP answer other than 101 is `ws_handshake`, with the status kept."""
+    result = await probe_channel(chat(backend + path, **PING), ws_ctx)
+    assert (result.reason, result.details["status_code"]) == ("ws_handshake", status)
+
+
+async def test_non_http_answer_fails_ws_handshake(ws_ctx: ProbeContext, raw_server: Any):
+    """A peer that answers the upgrade with garbage is `ws_handshake`, not a traceback."""
+
+    def garbage(conn: Any) -> None:
+        conn.recv(65536)
+        conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")
+
+    server = raw_server(garbage)
+    result = await probe_channel(chat(f"ws://127.0.0.1:{server.port}/", **PING), ws_ctx)
+    assert result.reason == "ws_handshake", result
+
+
+async def test_oversized_message_fails_too_large(ws_server: str, ws_ctx: ProbeContext):
+    """A message over `max_body_bytes` ends the probe with `too_large`, never held whole."""
+    channel = chat(ws_server + "/huge", receive_regex="pong", max_body_bytes=65536)
+    result = await probe_channel(channel, ws_ctx)
+    assert result.reason == "too_large", result
 
 
 @pytest.mark.parametrize("path", ["/drop", "/drop-after-send"])

@@ -35,7 +35,7 @@ async def probe_rendered_page(channel: WebChannel, ctx: ProbeContext) -> ProbeRe
             return ProbeResult(False, failure[0], failure[1], details=details)
         return ProbeResult(True, details=details)
 
-    return await _check(channel, ctx, judge)
+    return await _check(channel, ctx, judge, channel.expect.max_body_bytes)
 
 
 async def scan_rendered_source(source: Source, ctx: ProbeContext, region: str) -> ProbeResult:
@@ -55,10 +55,12 @@ async def scan_rendered_source(source: Source, ctx: ProbeContext, region: str) -
         }
         return ProbeResult(True, details=details, contacts=contacts)
 
-    return await _check(source, ctx, judge)
+    return await _check(source, ctx, judge, source.max_body_bytes)
 
 
-async def _check(target: WebChannel | Source, ctx: ProbeContext, judge: Judge) -> ProbeResult:
+async def _check(
+    target: WebChannel | Source, ctx: ProbeContext, judge: Judge, max_bytes: int
+) -> ProbeResult:
     if ctx.browser is None:
         return ProbeResult(False, "browser_unavailable", "no browser in this context")
     try:
@@ -69,6 +71,7 @@ async def _check(target: WebChannel | Source, ctx: ProbeContext, judge: Judge) -
             headers=request_headers(target, ctx),
             proxy=proxy_for(ctx),
             guard=not ctx.defaults.allow_private_redirects,
+            max_bytes=max_bytes,
         )
     except Exception as exc:  # noqa: BLE001 - a prober never raises
         reason, message = failure_from_exception(exc)
