@@ -82,6 +82,8 @@ def test_daemon_renders_pages_links_screenshots_and_leaves_no_browser(
             },
         ],
         [{"id": "contacts", "url": http_server.url("/contacts"), "render": "browser"}],
+        interval="8s",
+        source_interval="8s",
         timeout="8s",
     )
     daemon = start_daemon(config)
@@ -146,6 +148,8 @@ def test_drift_command_sees_script_rendered_number_only_with_render_browser(
         tmp_path / "channels.yaml",
         [{"id": "old", "kind": "phone", "phone": "8 (800) 234-70-00", "status": "deprecated"}],
         [source],
+        interval="10s",
+        source_interval="10s",
         timeout="10s",
     )
     done = subprocess.run(

@@ -39,7 +39,7 @@ organizations:
       # --- e-mail ---
       - id: b2b-email
         kind: email
-        email: b2b@acme.test
+        email: b2b@acme-torg.ru
         published_on:
           - help-contacts
 """
@@ -47,7 +47,7 @@ organizations:
 # Shows the bank line, the deprecated line, a number and an address the registry does not
 # have, and no longer the B2B address.
 PAGE = """<p>Банк: 8 800 555-89-82</p><p>Старый: +7 800 234 70 00</p>
-<p>Полиция: +7 958 400-00-05 доб. 76077</p><p>Пишите: Sales@Acme.test</p>"""
+<p>Полиция: +7 958 400-00-05 доб. 76077</p><p>Пишите: Sales@Acme-Torg.ru</p>"""
 
 
 @pytest.fixture
@@ -76,12 +76,12 @@ def test_diff_adds_unregistered_and_drops_vanished_when_page_drifted(
     assert removed == {"        published_on:", "          - help-contacts"}
     assert "      - id: phone-79584000005-ext-76077" in added
     assert '        phone: "+7 958 400-00-05 ext. 76077"' in added
-    assert "      - id: email-sales-acme.test" in added
+    assert "      - id: email-sales-acme-torg.ru" in added
     assert "        published_on: [help-contacts]" in added
     notes = [line for line in added if line.startswith("        notes: ")]
     assert len(notes) == 2
     assert all("seen on help-contacts (http://127.0.0.1:" in n for n in notes)
-    assert any(f"/contacts) on {today.isoformat()} as 'Sales@Acme.test'" in n for n in notes)
+    assert any(f"/contacts) on {today.isoformat()} as 'Sales@Acme-Torg.ru'" in n for n in notes)
     assert "the page must change; nothing to change in the registry" in err
     assert "+78002347000" in err
 
@@ -91,7 +91,7 @@ def test_next_drift_has_only_the_page_side_finding_when_suggestion_is_written(
 ):
     """--write applies the change, validate passes, and drift has nothing left it settles."""
     before = findings(registry, capsys)
-    assert ("active_missing", "b2b@acme.test") in before
+    assert ("active_missing", "b2b@acme-torg.ru") in before
     assert main(["drift", "--config", str(registry), "--suggest", "--write"]) == 1
     assert f"wrote {registry}" in capsys.readouterr().err
     assert main(["validate", "--config", str(registry)]) == 0
@@ -131,7 +131,7 @@ def test_nothing_suggested_when_only_the_page_must_change(
 ):
     """A deprecated number on the page is the page's problem: no diff, and it says so."""
     http_server.routes["/contacts"] = page(
-        "<p>8 800 555-89-82, b2b@acme.test</p><p>+7 800 234 70 00</p>"
+        "<p>8 800 555-89-82, b2b@acme-torg.ru</p><p>+7 800 234 70 00</p>"
     )
     before = registry.read_text()
     assert main(["drift", "--config", str(registry), "--suggest", "--write"]) == 1
