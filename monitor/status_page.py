@@ -46,6 +46,7 @@ class _Row:
     bars: list[float | None]  # one per day, oldest first
     note: str | None = None  # for a line nothing dialled: what it is instead of up/down
     measured: bool = True  # False: no uptime figures, no bars (see monitor.line_state)
+    channel_state: Any = None  # the latest result's details (SIP code, post-dial delay)
 
 
 def render_status_page(state: State, history: History | None, refresh_seconds: int = 30) -> str:
@@ -73,6 +74,7 @@ def render_status_page(state: State, history: History | None, refresh_seconds: i
             [days.get(d) for d in range(today - DAYS + 1, today + 1)],
             line_note(channel, current.result, shown_on.get((org, ident), ())),
             measured(channel),
+            current,
         )
         if not row.measured:
             row.state, row.uptime_24h, row.uptime_30d, row.bars = "unmeasured", None, None, []
