@@ -53,6 +53,7 @@ class _Row:
     measured: bool = True  # False: no uptime figures, no bars (see monitor.line_state)
     screenshot: str | None = None  # what a failed rendered check showed
     maintenance: str | None = None  # "until 04:00 (sun 02:00–04:00)" inside a window
+    result: ProbeResult | None = None  # the latest result (SIP code, post-dial delay)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,7 @@ def render_snapshot(
             measured(channel),
             _screenshot(result),
             planned,
+            result,
         )
         if not row.measured:
             row.state, row.uptime_24h, row.uptime_30d, row.bars = "unmeasured", None, None, []

@@ -148,3 +148,21 @@ def test_api_says_not_dialled_when_number_only_checked():
     assert (rows["hotline"].success, rows["hotline"].up) == (None, None)
     assert rows["hotline"].note == "number valid · not dialled"
     assert rows["old"].note == "switched off · must not be published · still shown on help"
+
+
+def test_status_page_shows_sip_answer_when_line_was_called():
+    """A line on SIP test calls shows its SIP code, post-dial delay and Q.850 cause."""
+    line = {**HOTLINE, "check": "sip"}
+    state = State(registry_with([line], sip={"trunk": "sip:127.0.0.1"}))
+    called = ProbeResult(
+        False,
+        "busy",
+        "the call was refused: SIP 486, Q.850 cause 17",
+        details={"sip_status_code": 486, "q850_cause": 17},
+    )
+    state.record_channel(("acme", "hotline"), called)
+    html = render_status_page(state, None)
+    assert "SIP 486 · Q.850 cause 17" in html
+    ringing = ProbeResult(True, details={"sip_status_code": 180, "post_dial_delay_seconds": 1.234})
+    state.record_channel(("acme", "hotline"), ringing)
+    assert "SIP 180 · post-dial 1.23 s" in render_status_page(state, None)
