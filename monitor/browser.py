@@ -189,6 +189,14 @@ class _Trace:
     hung: bool = False  # the page's renderer did not answer (a script that never yields)
 
 
+@dataclass
+class _Opened:
+    """The context and page one check opened, for closing and photographing."""
+
+    context: Any = None
+    page: Any = None
+
+
 @dataclass(eq=False)
 class _Instance:
     """One launched browser, its process and how many pages it has open."""
@@ -293,43 +301,19 @@ class BrowserPool:
             return await self._check_on(instance, url, judge, options)
 
     async def _check_on(
-        self,
-        instance: _Instance,
-        url: str,
-        judge: Judge,
-        options: _CheckOptions,
+        self, instance: _Instance, url: str, judge: Judge, options: _CheckOptions
     ) -> ProbeResult:
-        budget = options.budget
         started = time.perf_counter()
         trace = _Trace()
-        context = page = None
+        opened = _Opened()
         instance.pages += 1
         try:
-            try:
-                # Playwright's own timeouts end a slow page; this one ends a hung browser.
-                async with asyncio.timeout(budget + 2.0):
-                    context = await instance.browser.new_context(
-                        **_context_options(options.headers, options.proxy)
-                    )
-                    page = await context.new_page()
-                    page.on("crash", lambda _page: setattr(trace, "crashed", True))
-                    if options.guard:
-                        await _install_guard(page, url, trace)
-                    rendered = await _load(page, url, started + budget, trace, options.max_bytes)
-                result = judge(rendered)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes a result
-                if type(exc) is TimeoutError and not instance.retired:
-                    # Our own deadline, not Playwright's: the browser did not answer in time
-                    # at all. Its pages finish; the next check gets a new one.
-                    _log("warning", "browser_unresponsive", budget=budget)
-                    instance.retired = instance.unresponsive = True
-                if page is not None and not instance.dead and not trace.crashed:
-                    trace.crashed, trace.hung = await _page_state(page)
-                result = self._failure(exc, instance, trace, budget)
+            result = await self._render_and_judge(instance, url, judge, options, trace, opened)
             duration = round(time.perf_counter() - started, 6)
             details = dict(result.details)
             if trace.blocked:
                 details["blocked_requests"] = trace.blocked[:20]
+            page = opened.page
             if not result.success and page is not None and not instance.dead and not trace.hung:
                 shot = await self._screenshot(page, url)
                 if shot:
@@ -343,12 +327,54 @@ class BrowserPool:
                 contacts=result.contacts,
             )
         finally:
-            if context is not None and not instance.unresponsive:
+            if opened.context is not None and not instance.unresponsive:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
-                        await asyncio.shield(context.close())
+                        await asyncio.shield(opened.context.close())
             instance.pages -= 1
             await self._after_check(instance)
+
+    async def _render_and_judge(
+        self,
+        instance: _Instance,
+        url: str,
+        judge: Judge,
+        options: _CheckOptions,
+        trace: _Trace,
+        opened: _Opened,
+    ) -> ProbeResult:
+        started = time.perf_counter()
+        try:
+            # Playwright's own timeouts end a slow page; this one ends a hung browser.
+            async with asyncio.timeout(options.budget + 2.0):
+                opened.context = await instance.browser.new_context(
+                    **_context_options(options.headers, options.proxy)
+                )
+                page = opened.page = await opened.context.new_page()
+                page.on("crash", lambda _page: setattr(trace, "crashed", True))
+                if options.guard:
+                    await _install_guard(page, url, trace)
+                deadline = started + options.budget
+                rendered = await _load(page, url, deadline, trace, options.max_bytes)
+            return judge(rendered)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a result
+            await self._settle(exc, instance, trace, opened.page, options.budget)
+            return self._failure(exc, instance, trace, options.budget)
+
+    async def _settle(
+        self, exc: Exception, instance: _Instance, trace: _Trace, page: Any, budget: float
+    ) -> None:
+        """Find out what failed: the browser (dead, or frozen), the page's renderer, or the
+        page itself. Playwright may report the error before the browser's disconnection."""
+        if type(exc) is TimeoutError and not instance.retired:
+            # Our own deadline, not Playwright's: the browser did not answer in time at all.
+            # Its pages finish; the next check gets a new browser.
+            _log("warning", "browser_unresponsive", budget=budget)
+            instance.retired = instance.unresponsive = True
+        if "has been closed" in str(exc) and not instance.dead and instance.process is not None:
+            instance.dead = not _alive(instance.process)
+        if page is not None and not instance.dead and not trace.crashed:
+            trace.crashed, trace.hung = await _page_state(page)
 
     def _failure(
         self, exc: BaseException, instance: _Instance, trace: _Trace, timeout: float
@@ -501,6 +527,14 @@ class BrowserPool:
 def chromium_path() -> str:
     """Debian's chromium (the package installs /usr/bin/chromium)."""
     return shutil.which("chromium") or "/usr/bin/chromium"
+
+
+def _alive(process: psutil.Process) -> bool:
+    """Running and not a zombie (a killed browser stays one until the driver reaps it)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def tree_memory_bytes(process: psutil.Process) -> int:
