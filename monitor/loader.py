@@ -20,7 +20,7 @@ import yaml
 from pydantic import ValidationError
 
 from monitor.config import CLOCK_PATTERN, EMAIL_PATTERN, ID_PATTERN, Organization, Registry
-from monitor.registry_rules import Problem, registry_problems
+from monitor.registry_rules import Problem, Severity, registry_problems
 
 __all__ = [
     "ConfigIssue",
@@ -52,7 +52,7 @@ class ConfigIssue:
     line: int | None
     path: str  # "organizations[ozon].channels[bank-hotline].phone", or "" for the whole file
     message: str
-    severity: Literal["error", "warning"] = "error"
+    severity: Severity = "error"
 
     def __str__(self) -> str:
         """One line, whatever the message held."""
@@ -151,7 +151,7 @@ def check_registry(path: str | Path) -> tuple[Registry, list[ConfigIssue]]:
     warnings = sorted((i for i in issues if i.severity == "warning"), key=_order)
     if errors or len(parts) != len(files):
         raise RegistryInvalid(errors, warnings)
-    return _merge(parts), warnings
+    return _merge(parts, path), warnings
 
 
 def _order(issue: ConfigIssue) -> tuple[str, int]:
@@ -165,7 +165,7 @@ class _RegistryPart(Registry):
     organizations: tuple[Organization, ...] = ()
 
 
-def _merge(parts: list[Registry]) -> Registry:
+def _merge(parts: list[Registry], path: Path) -> Registry:
     if len(parts) == 1 and type(parts[0]) is Registry:
         return parts[0]
     fields: dict[str, Any] = {}
@@ -173,7 +173,11 @@ def _merge(parts: list[Registry]) -> Registry:
         fields |= {name: getattr(part, name) for name in part.model_fields_set}
     fields["version"] = 1
     fields["organizations"] = tuple(org for part in parts for org in part.organizations)
-    return Registry(**fields)
+    try:
+        return Registry(**fields)
+    except ValidationError as exc:  # a rule across files the parts could not see alone
+        message = "; ".join(str(e["msg"]) for e in exc.errors(include_url=False))
+        raise RegistryInvalid([ConfigIssue(str(path), None, "", message)]) from None
 
 
 # --- one file -------------------------------------------------------------------------
@@ -187,9 +191,9 @@ class _Doc:
     plain: dict[PathKey, tuple[str, Any]]  # plain scalars YAML read as non-strings
     model_issues: list[ConfigIssue] = field(default_factory=list)
 
-    def issue(self, key: PathKey, message: str, severity: str = "error") -> ConfigIssue:
+    def issue(self, key: PathKey, message: str, severity: Severity = "error") -> ConfigIssue:
         line = _line_of(self.lines, _yaml_key(key, self.data))
-        return ConfigIssue(self.name, line, format_path(key, self.data), message, severity)  # type: ignore[arg-type]
+        return ConfigIssue(self.name, line, format_path(key, self.data), message, severity)
 
 
 def _issue(docs: list[_Doc], problem: Problem, fallback: str) -> ConfigIssue:

@@ -20,9 +20,10 @@ import phonenumbers
 from monitor.config import parse_duration
 from monitor.phones import canonical, e164
 
-__all__ = ["Problem", "registry_problems"]
+__all__ = ["Problem", "Severity", "registry_problems"]
 
 Key = tuple[str | int, ...]
+Severity = Literal["error", "warning"]  # a warning is printed, and the registry still loads
 _DEFAULT_REGION = "RU"
 _DEFAULT_INTERVAL, _DEFAULT_SOURCE_INTERVAL, _DEFAULT_TIMEOUT = 60.0, 1800.0, 10.0
 
@@ -34,7 +35,7 @@ class Problem:
     doc: int | None
     key: Key
     message: str
-    severity: Literal["error", "warning"] = "error"
+    severity: Severity = "error"
 
 
 def _map(value: Any) -> dict[str, Any]:

@@ -154,7 +154,7 @@ anything = st.recursive(
 
 
 @settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(key=st.sampled_from(["version", "defaults", "organizations", "extra"]), value=anything)
 def test_any_split_is_loaded_or_explained_when_a_file_holds_anything(
