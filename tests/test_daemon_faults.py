@@ -527,7 +527,9 @@ def test_sigterm_lets_probe_in_flight_finish_and_exits_0_without_error_lines(
 
     http_server.routes["/slow"] = slow
     config = tmp_path / "channels.yaml"
-    config.write_text(registry([site("slow", http_server.url("/slow"))], timeout="4s"))
+    # Its own interval and timeout: the first round still starts within the defaults' 2 s.
+    slow_site = {**site("slow", http_server.url("/slow")), "interval": "4s", "timeout": "4s"}
+    config.write_text(registry([slow_site]))
     daemon = start_daemon(config)
     before = len(http_server.requests)
     wait_for(lambda: len(http_server.requests) > before, "a probe in flight")
@@ -601,7 +603,8 @@ def test_second_sigterm_exits_at_once_when_probes_are_still_in_flight(
     stop that would wait for it, a second one exits at once (status 1)."""
     config = tmp_path / "channels.yaml"
     url = f"http://127.0.0.1:{silent_server.port}/"
-    config.write_text(registry([site("silent", url)], timeout="30s"))
+    silent = {**site("silent", url), "interval": "30s", "timeout": "30s"}  # planned within 2 s
+    config.write_text(registry([silent]))
     daemon = start_daemon(config)
     time.sleep(1.5)  # the first probe is planned within the first second
     daemon.proc.send_signal(signal.SIGTERM)
@@ -739,7 +742,7 @@ def test_probe_failing_for_lack_of_file_descriptors_is_local_resources_not_down(
     pid = daemon.proc.pid
     in_use = len(os.listdir(f"/proc/{pid}/fd"))
     subprocess.run(["prlimit", f"--pid={pid}", f"--nofile={in_use}:20000"], check=True)
-    time.sleep(5)
+    time.sleep(7)  # three or more probes at the 2 s interval
     subprocess.run(["prlimit", f"--pid={pid}", "--nofile=20000:20000"], check=True)
     successes = probes(daemon, "healthy", "success")
     wait_for(lambda: probes(daemon, "healthy", "success") > successes + 1, "probing again")
