@@ -278,3 +278,18 @@ async def test_hung_handshake_ends_at_the_timeout(ws_ctx: ProbeContext, silent_s
     result = await probe_channel(chat(f"ws://127.0.0.1:{silent_server.port}/"), ws_ctx)
     assert result.reason == "timeout"
     await asyncio.sleep(0)
+
+
+def test_request_headers_merge_channel_over_defaults_case_insensitively():
+    """`defaults.http.headers` first, a channel's `headers` over them, names compared
+    case-insensitively; the channel's own proxy wins over the default one."""
+    from types import SimpleNamespace
+
+    from monitor.probers._settings import proxy_for, request_headers
+
+    http = SimpleNamespace(headers={"User-Agent": "default/1", "Accept": "*/*"}, proxy="http://p:1")
+    ctx: Any = SimpleNamespace(defaults=SimpleNamespace(http=http))
+    channel = SimpleNamespace(headers={"user-agent": "chat/2"}, proxy=None)
+    assert request_headers(channel, ctx) == {"Accept": "*/*", "user-agent": "chat/2"}
+    assert proxy_for(channel, ctx) == "http://p:1"
+    assert proxy_for(SimpleNamespace(proxy="http://own:2"), ctx) == "http://own:2"
