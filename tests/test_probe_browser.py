@@ -571,3 +571,18 @@ async def test_frozen_browser_ends_the_check_at_its_timeout_and_is_replaced(
     assert took < 8
     assert (await probe_channel(channel, browser_ctx)).success
     assert browser.launches == launches + 1
+
+
+async def test_missing_chromium_fails_browser_unavailable(
+    site: HttpServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Without a Chromium to start, a rendered check fails with `browser_unavailable`."""
+    monkeypatch.setattr(browser_module, "chromium_path", lambda: str(tmp_path / "no-chromium"))
+    site.routes["/help"] = page(SCRIPT_INSERTED)
+    pool = BrowserPool(Defaults().browser, tmp_path)
+    try:
+        ctx = make_probe_context(Defaults(), tmp_path, pool)
+        result = await probe_channel(rendered_channel(site.url("/help")), ctx)
+    finally:
+        await pool.close()
+    assert result.reason == "browser_unavailable", result

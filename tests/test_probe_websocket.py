@@ -18,6 +18,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from monitor.config import Defaults, WebChannel
+from monitor.model import ProbeResult
 from monitor.probers import ProbeContext, probe_channel, probe_context, probers_for
 
 SEEN_HEADERS: list[dict[str, str]] = []
@@ -91,6 +92,22 @@ async def ws_ctx(ca_file: Path, tmp_path: Path) -> AsyncIterator[ProbeContext]:
         yield context
 
 
+def report(
+    rows: list[dict[str, Any]], url: str, case: str, expected: str, result: ProbeResult
+) -> None:
+    """A row of build/hardening.md (area "WebSocket")."""
+    scheme = url.partition(":")[0]
+    rows.append(
+        {
+            "area": "WebSocket",
+            "case": f"{scheme}: {case}",
+            "expected": expected,
+            "observed": result.reason or "success",
+            "seconds": f"{result.duration_seconds:.2f}",
+        }
+    )
+
+
 def chat(url: str, **expect: Any) -> WebChannel:
     return WebChannel.model_validate(
         {"id": "chat-backend", "kind": "chat", "url": url, "expect": expect}
@@ -128,26 +145,37 @@ async def test_reply_after_a_greeting_still_counts(backend: str, ws_ctx: ProbeCo
     assert result.success, result
 
 
-async def test_wrong_reply_fails_ws_mismatch(backend: str, ws_ctx: ProbeContext):
+async def test_wrong_reply_fails_ws_mismatch(
+    backend: str, ws_ctx: ProbeContext, hardening_report: list[dict[str, Any]]
+):
     """Messages came, none matched: `ws_mismatch`, with the first one as evidence."""
     result = await probe_channel(chat(backend + "/wrong", **PING), ws_ctx)
+    report(hardening_report, backend, "wrong reply", "ws_mismatch", result)
     assert result.reason == "ws_mismatch", result
     assert "unknown command" in result.message
 
 
-async def test_no_reply_fails_ws_no_reply(backend: str, ws_ctx: ProbeContext):
+async def test_no_reply_fails_ws_no_reply(
+    backend: str, ws_ctx: ProbeContext, hardening_report: list[dict[str, Any]]
+):
     """Nothing within the timeout: `ws_no_reply`, not a bare `timeout`."""
     result = await probe_channel(chat(backend + "/silent", **PING), ws_ctx)
+    report(hardening_report, backend, "no reply", "ws_no_reply", result)
     assert result.reason == "ws_no_reply", result
     assert result.duration_seconds < 3
 
 
 @pytest.mark.parametrize(("path", "status"), [("/forbidden", 403), ("/plain-page", 200)])
 async def test_refused_upgrade_fails_ws_handshake(
-    path: str, status: int, backend: str, ws_ctx: ProbeContext
+    path: str,
+    status: int,
+    backend: str,
+    ws_ctx: ProbeContext,
+    hardening_report: list[dict[str, Any]],
 ):
     """An HTTP answer other than 101 is `ws_handshake`, with the status kept."""
     result = await probe_channel(chat(backend + path, **PING), ws_ctx)
+    report(hardening_report, backend, f"upgrade answered {status}", "ws_handshake", result)
     assert (result.reason, result.details["status_code"]) == ("ws_handshake", status)
 
 
@@ -172,10 +200,12 @@ async def test_oversized_message_fails_too_large(ws_server: str, ws_ctx: ProbeCo
 
 @pytest.mark.parametrize("path", ["/drop", "/drop-after-send"])
 async def test_abrupt_close_fails_ws_closed_with_1006(
-    path: str, backend: str, ws_ctx: ProbeContext
+    path: str, backend: str, ws_ctx: ProbeContext, hardening_report: list[dict[str, Any]]
 ):
     """A connection dropped without a close frame is `ws_closed`, close code 1006."""
     result = await probe_channel(chat(backend + path, **PING), ws_ctx)
+    case = "dropped after the handshake" if path == "/drop" else "dropped on our message"
+    report(hardening_report, backend, case, "ws_closed", result)
     assert (result.reason, result.details["close_code"]) == ("ws_closed", 1006), result
 
 
@@ -278,3 +308,18 @@ async def test_hung_handshake_ends_at_the_timeout(ws_ctx: ProbeContext, silent_s
     result = await probe_channel(chat(f"ws://127.0.0.1:{silent_server.port}/"), ws_ctx)
     assert result.reason == "timeout"
     await asyncio.sleep(0)
+
+
+def test_request_headers_merge_channel_over_defaults_case_insensitively():
+    """`defaults.http.headers` first, a channel's `headers` over them, names compared
+    case-insensitively; the channel's own proxy wins over the default one."""
+    from types import SimpleNamespace
+
+    from monitor.probers._settings import proxy_for, request_headers
+
+    http = SimpleNamespace(headers={"User-Agent": "default/1", "Accept": "*/*"}, proxy="http://p:1")
+    ctx: Any = SimpleNamespace(defaults=SimpleNamespace(http=http))
+    channel = SimpleNamespace(headers={"user-agent": "chat/2"}, proxy=None)
+    assert request_headers(channel, ctx) == {"Accept": "*/*", "user-agent": "chat/2"}
+    assert proxy_for(channel, ctx) == "http://p:1"
+    assert proxy_for(SimpleNamespace(proxy="http://own:2"), ctx) == "http://own:2"

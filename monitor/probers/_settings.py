@@ -26,6 +26,8 @@ def request_headers(target: Any, ctx: ProbeContext) -> dict[str, str]:
     return merged
 
 
-def proxy_for(ctx: ProbeContext) -> str | None:
-    """`defaults.http.proxy`, or None (then the environment's HTTP(S)_PROXY apply)."""
-    return getattr(getattr(ctx.defaults, "http", None), "proxy", None)
+def proxy_for(target: Any, ctx: ProbeContext) -> str | None:
+    """The target's own `proxy`, else `defaults.http.proxy`, else None (then the
+    environment's HTTP(S)_PROXY / NO_PROXY apply)."""
+    own = getattr(target, "proxy", None)
+    return own or getattr(getattr(ctx.defaults, "http", None), "proxy", None)

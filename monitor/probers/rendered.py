@@ -10,16 +10,15 @@ document's status and the rendered text, and contact extraction on the rendered 
 
 from __future__ import annotations
 
-import httpx
+import time
 
+from monitor import patterns
 from monitor.browser import Judge, Rendered
 from monitor.config import Source, WebChannel
 from monitor.extract import extract_contacts
 from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers._base import ProbeContext, failure_from_exception
 from monitor.probers._settings import proxy_for, request_headers
-from monitor.probers.http import Page, _expectation_failure
-from monitor.probers.tlsinfo import PeerChain
 
 __all__ = ["probe_rendered_page", "scan_rendered_source"]
 
@@ -28,9 +27,9 @@ async def probe_rendered_page(channel: WebChannel, ctx: ProbeContext) -> ProbeRe
     """Render the channel's page; judge status, rendered text, latency and certificate."""
 
     def judge(rendered: Rendered) -> ProbeResult:
-        page = _as_page(rendered, channel.expect.max_body_bytes)
+        _check_size(rendered, channel.expect.max_body_bytes)
         details = _details(rendered)
-        failure = _expectation_failure(channel, page, rendered.elapsed)
+        failure = _expectation_failure(channel, rendered)
         if failure:
             return ProbeResult(False, failure[0], failure[1], details=details)
         return ProbeResult(True, details=details)
@@ -69,7 +68,7 @@ async def _check(
             judge,
             budget=ctx.timeout_for(target),
             headers=request_headers(target, ctx),
-            proxy=proxy_for(ctx),
+            proxy=proxy_for(target, ctx),
             guard=not ctx.defaults.allow_private_redirects,
             max_bytes=max_bytes,
         )
@@ -84,25 +83,28 @@ def _check_size(rendered: Rendered, cap: int) -> None:
         raise ProbeFailure("too_large", f"rendered document larger than {cap} bytes")
 
 
-def _as_page(rendered: Rendered, cap: int) -> Page:
-    """The rendered page in the HTTP prober's terms: its body is the text a visitor reads."""
-    _check_size(rendered, cap)
-    return Page(
-        status=rendered.status,
-        headers=httpx.Headers({"content-type": "text/plain; charset=utf-8"}),
-        body=rendered.text.encode("utf-8", "replace"),
-        chain=_chain(rendered),
-        url=rendered.url,
-        redirects=rendered.redirects,
-    )
+def _expectation_failure(channel: WebChannel, rendered: Rendered) -> tuple[str, str] | None:
+    """The channel's `expect` applied to the rendered page, in the HTTP prober's order and
+    with its reasons; the body is the text a visitor reads."""
+    expect = channel.expect
+    if rendered.status not in expect.status:
+        allowed = ", ".join(map(str, expect.status))
+        return "http_status", f"status {rendered.status}, expected {allowed}"
+    if expect.body_regex and not _search(expect.body_regex, rendered.text):
+        return "body_mismatch", f"rendered text does not match {expect.body_regex!r}"
+    if expect.body_not_regex and _search(expect.body_not_regex, rendered.text):
+        return "body_forbidden", f"rendered text matches {expect.body_not_regex!r}"
+    if expect.max_latency is not None and rendered.elapsed > expect.max_latency:
+        return "slow", f"rendered in {rendered.elapsed:.3f}s, more than {expect.max_latency:g}s"
+    if expect.cert_min_days is not None and rendered.cert_not_after is not None:
+        days = (rendered.cert_not_after - time.time()) / 86400
+        if days < expect.cert_min_days:
+            return "tls_expiring", f"certificate expires in {days:.1f} days"
+    return None
 
 
-def _chain(rendered: Rendered) -> PeerChain | None:
-    """What the browser's security details tell of the certificate (no chain: only the
-    expiry and the protocol)."""
-    if rendered.cert_not_after is None:
-        return None
-    return PeerChain(rendered.cert_not_after, rendered.tls_version, {}, 0)
+def _search(pattern: str, text: str) -> bool:
+    return patterns.search(pattern, text)  # RE2: linear time on a hostile page
 
 
 def _details(rendered: Rendered) -> dict:

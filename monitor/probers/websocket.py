@@ -12,7 +12,6 @@ connection; the close code is kept, 1006 for a drop without a close frame).
 from __future__ import annotations
 
 import asyncio
-import re
 import ssl
 import time
 from typing import Any
@@ -25,6 +24,7 @@ from websockets.exceptions import (
     PayloadTooBig,
 )
 
+from monitor import patterns
 from monitor.config import WebChannel
 from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers._base import ProbeContext, guarded
@@ -82,7 +82,7 @@ def _connect(channel: WebChannel, ctx: ProbeContext) -> connect:
         options["subprotocols"] = [channel.expect.subprotocol]
     if channel.url.lower().startswith("wss:"):
         options["ssl"] = ctx.ssl_context
-    proxy = proxy_for(ctx)
+    proxy = proxy_for(channel, ctx)
     if proxy:
         options["proxy"] = proxy
     return connect(channel.url, **options)
@@ -132,7 +132,7 @@ async def _expected_reply(ws: ClientConnection, pattern: str, deadline: float) -
             while len(seen) < MAX_MESSAGES:
                 message = await ws.recv()
                 text = message if isinstance(message, str) else message.decode("utf-8", "replace")
-                if re.search(pattern, text):
+                if patterns.search(pattern, text):
                     return text[:200]
                 seen.append(text)
     except TimeoutError:
