@@ -38,7 +38,7 @@ EXPECTED_ERRORS = {
     ],
     "invalid-empty.yaml": [":1: file is empty"],
     "invalid-header-value.yaml": [
-        ":9: organizations[0].channels[0].headers.X-Trace: a header value must not contain "
+        ":9: organizations[acme].channels[site].headers.X-Trace: a header value must not contain "
         "line breaks or NUL (header injection)"
     ],
     "invalid-hours-days.yaml": [
@@ -54,7 +54,7 @@ EXPECTED_ERRORS = {
         "'.', '_' or '-' (got 'Hot Line')"
     ],
     "invalid-idna-host.yaml": [
-        ":7: organizations[0].channels[0].url: host '☃.acme.test' is not a valid host name: "
+        ":7: organizations[acme].channels[site].url: host '☃.acme.test' is not a valid host name: "
         "Invalid IDNA hostname: '☃.acme.test'"
     ],
     "invalid-kind.yaml": [

@@ -25,7 +25,7 @@ def channels(*lines: str, defaults: str = "") -> str:
     [
         (
             channels("{id: h, kind: phone, phone: '8 800 555-89-82', check: sip}"),
-            "organizations[0].channels[0].check: check: sip needs defaults.sip.trunk",
+            "organizations[acme].channels[h].check: check: sip needs defaults.sip.trunk",
         ),
         (
             channels("{id: h, kind: phone, phone: '8 800 555-89-82', check: push}"),
@@ -51,7 +51,7 @@ def channels(*lines: str, defaults: str = "") -> str:
                 "{id: h, kind: chat, url: 'https://a.test/', check: push,"
                 " push: {token_env: 'not a name'}}"
             ),
-            "push.token_env: String should match pattern",
+            "push.token_env: 'not a name' is not in the form this field takes",
         ),
         (
             channels(
