@@ -145,7 +145,7 @@ class ProbeScheduler:
                 "max_instances": 1,
                 "coalesce": True,
                 "misfire_grace_time": None,
-            }
+            },
         )
         self.scheduler.add_listener(self._on_submitted, EVENT_JOB_SUBMITTED)
         self.scheduler.add_listener(self._on_overrun, EVENT_JOB_MAX_INSTANCES)

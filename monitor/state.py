@@ -164,7 +164,6 @@ class State:
                 return
         state.result = result
 
-
     def _local_failure(self, key: ChannelKey, result: ProbeResult) -> bool:
         """A probe that failed for the monitor's own reason (EMFILE, no memory) says nothing
         about the target: it is counted apart and leaves the channel's state as it was.

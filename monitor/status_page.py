@@ -234,6 +234,8 @@ class StatusPageCache:
             await self.history.flush()
         snap = snapshot(self.state)
         return await asyncio.to_thread(render_snapshot, snap, self.history, 30, self.health)
+
+
 def _maintenance_text(state: State, key: tuple[str, str], moment: datetime.datetime) -> str | None:
     """`until 04:00 (sun 02:00–04:00)` while the channel is in a window, else None."""
     timezone = state.registry.defaults.timezone

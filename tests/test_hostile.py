@@ -314,8 +314,10 @@ PAGE_CASES = [
     ),
     (
         "5 MB of hidden spans and tel: links",
-        lambda: b"<p>8 800 555-89-82</p>"
-        + b'<span style="display:none"><a href="tel:+74952152408p1">x</a></span>' * 70_000,
+        lambda: (
+            b"<p>8 800 555-89-82</p>"
+            + b'<span style="display:none"><a href="tel:+74952152408p1">x</a></span>' * 70_000
+        ),
         "text/html",
         {"success"},
         "+78005558982",

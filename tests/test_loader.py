@@ -146,7 +146,7 @@ EXPECTED_ERRORS = {
         ":10: organizations[acme].channels[hotline].hours[0].from: quote it: YAML read 9:00 "
         'as the number 540; write "09:00"',
         ":11: organizations[acme].channels[hotline].hours[0].to: quote it: YAML read 18:00 "
-        'as the number 1080; write "18:00"'
+        'as the number 1080; write "18:00"',
     ],
 }
 

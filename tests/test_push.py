@@ -175,7 +175,12 @@ def test_daemon_takes_push_then_reports_push_missing_when_heartbeat_stops(
     stop for expect_every, the channel fails with push_missing and goes down."""
     monkeypatch.setenv("SELLERS_HOTLINE_TOKEN", TOKEN)
     config = tmp_path / "channels.yaml"
-    pushed = {**PUSHED, "interval": "1s", "timeout": "1s", "push": {**PUSHED["push"], "expect_every": "3s"}}
+    pushed = {
+        **PUSHED,
+        "interval": "1s",
+        "timeout": "1s",
+        "push": {**PUSHED["push"], "expect_every": "3s"},
+    }
     config.write_text(
         yaml.safe_dump(
             {
