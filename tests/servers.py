@@ -267,6 +267,7 @@ class RawTcpServer:
         self._sock = socket.create_server(("127.0.0.1", 0))
         self._sock.settimeout(0.1)
         self.port = self._sock.getsockname()[1]
+        self.connections = 0  # accepted so far: a test can wait for a probe to be in flight
 
     def __enter__(self) -> RawTcpServer:
         threading.Thread(target=self._serve, daemon=True).start()
@@ -285,6 +286,7 @@ class RawTcpServer:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
+        self.connections += 1
         with conn, contextlib.suppress(OSError):
             self._on_connect(conn)
 

@@ -606,7 +606,7 @@ def test_second_sigterm_exits_at_once_when_probes_are_still_in_flight(
     silent = {**site("silent", url), "interval": "30s", "timeout": "30s"}  # planned within 2 s
     config.write_text(registry([silent]))
     daemon = start_daemon(config)
-    time.sleep(1.5)  # the first probe is planned within the first second
+    wait_for(lambda: silent_server.connections > 0, "the probe in flight")
     daemon.proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     assert daemon.proc.poll() is None  # still waiting for the probe
