@@ -453,7 +453,7 @@ FIXED_CASES = {
     "self-signed certificate",
     "untrusted chain",
     "18 hostile targets beside 5 healthy, 12 s",
-    "peak RSS of the process running the probes",
+    "peak RSS of the process running the probes, above its size before them",
 }
 
 

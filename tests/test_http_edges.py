@@ -69,6 +69,34 @@ async def test_too_large_when_body_exceeds_cap(http_server: HttpServer, plain_ct
     assert result.details["body_bytes_read"] <= 1001
 
 
+async def test_up_when_status_only_check_meets_a_page_over_the_default_cap(
+    http_server: HttpServer, plain_ctx: ProbeContext
+):
+    """A healthy 1.5 MiB page checked for its status only is up: the body is read as far as
+    the default cap and the rest left unread (no too_large nobody asked for)."""
+    http_server.routes["/"] = page(b"x" * (3 * 2**19))
+    result = await probe_http(web(http_server), plain_ctx)
+    assert (result.success, result.details["body_truncated"]) == (True, True)
+
+
+async def test_too_large_when_status_only_check_sets_max_body_bytes(
+    http_server: HttpServer, plain_ctx: ProbeContext
+):
+    """An explicit max_body_bytes is an expectation even for a status-only check."""
+    http_server.routes["/"] = page(b"x" * (3 * 2**19))
+    result = await probe_http(web(http_server, max_body_bytes=2**20), plain_ctx)
+    assert result.reason == "too_large"
+
+
+async def test_too_large_when_body_regex_meets_a_page_over_the_default_cap(
+    http_server: HttpServer, plain_ctx: ProbeContext
+):
+    """A body regex needs the whole body: past the default cap it is too_large."""
+    http_server.routes["/"] = page(b"x" * (3 * 2**19))
+    result = await probe_http(web(http_server, body_regex="x"), plain_ctx)
+    assert result.reason == "too_large"
+
+
 async def test_gzip_body_decoded_when_content_encoding_is_gzip(
     http_server: HttpServer, plain_ctx: ProbeContext
 ):

@@ -47,6 +47,7 @@ class Response:
     locations: tuple[str, ...] = ()  # distinct Location values, raw UTF-8 read as browsers do
     proxied: bool = False
     body_bytes: int = 0  # bytes of body read: decoded when decoded, else as sent
+    body_truncated: bool = False  # "peek": the cap was reached and the rest left unread
 
     @property
     def cert_not_after(self) -> float | None:
@@ -157,7 +158,8 @@ async def get(
 ) -> Response:
     """GET `url`. `body(status, has_location)` says what to do with the body: "decode"
     reads and decodes it (at most `cap` bytes), "drain" reads it raw (a status-only check
-    never fails on its coding), "skip" leaves it unread.
+    never fails on its coding), "peek" reads it raw up to `cap` and leaves the rest unread
+    (no too_large), "skip" leaves it unread.
 
     Raises `ProbeFailure` for oversize, badly coded or oversized-head answers and for a
     proxy's own failures; other transport errors propagate for the guard to classify.
@@ -174,11 +176,21 @@ async def get(
             chain = peer_chain(tls)
             locations = answer.extensions.get("locations", ())
             mode = body(answer.status_code, bool(locations))
-            data, size = await _read(answer, cap, mode) if mode != "skip" else (b"", 0)
+            data, size, truncated = (
+                await _read(answer, cap, mode) if mode != "skip" else (b"", 0, False)
+            )
             phases = trace.phases(time.perf_counter())
             note(phase="done", phases=phases)
             return Response(
-                answer.status_code, answer.headers, data, phases, chain, locations, proxied, size
+                answer.status_code,
+                answer.headers,
+                data,
+                phases,
+                chain,
+                locations,
+                proxied,
+                size,
+                truncated,
             )
     except BaseException as exc:  # a timeout (cancellation) too: keep how far it got
         note(phases=trace.phases(time.perf_counter()))
@@ -202,14 +214,17 @@ def _check_head(answer: httpx.Response) -> None:
         )
 
 
-async def _read(answer: httpx.Response, cap: int, mode: str) -> tuple[bytes, int]:
-    """The body (decoded, or empty when drained) and its size; both bounded by `cap`."""
+async def _read(answer: httpx.Response, cap: int, mode: str) -> tuple[bytes, int, bool]:
+    """The body (decoded, or empty when drained), its size, both bounded by `cap`, and
+    whether a "peek" stopped at the cap."""
     coding = answer.headers.get("content-encoding", "") if mode == "decode" else ""
     decoder = BodyDecoder(coding, cap)
     out = bytearray()
     raw = 0
     async for chunk in answer.aiter_raw():
         raw += len(chunk)
+        if raw > cap and mode == "peek":
+            return bytes(out), decoder.decoded, True  # the status is what counts
         if raw > cap:
             raise ProbeFailure(
                 "too_large", f"body larger than {cap} bytes", body_bytes_read=min(raw, cap + 1)
@@ -217,7 +232,7 @@ async def _read(answer: httpx.Response, cap: int, mode: str) -> tuple[bytes, int
         decoded = decoder.feed(chunk)
         if mode == "decode":
             out += decoded
-    return bytes(out), decoder.decoded
+    return bytes(out), decoder.decoded, False
 
 
 def _locations(answer: httpx.Response) -> tuple[str, ...]:

@@ -182,7 +182,7 @@ async def probe_http(channel: WebChannel, ctx: ProbeContext) -> ProbeResult:
         headers=channel.headers,
         proxy=channel.proxy,
         follow_redirects=channel.follow_redirects,
-        body="decode" if expect.body_regex or expect.body_not_regex else "drain",
+        body=_body_mode(expect),
     )
     elapsed = time.perf_counter() - started
     details = _page_details(page)
@@ -190,6 +190,16 @@ async def probe_http(channel: WebChannel, ctx: ProbeContext) -> ProbeResult:
     if failure:
         return ProbeResult(False, failure[0], failure[1], details=details)
     return ProbeResult(True, details=details)
+
+
+def _body_mode(expect: Any) -> str:
+    """What a channel needs of the body (see `hop.get`): decoded text for a body regex; for
+    a status-only check, the body read raw up to an explicit `max_body_bytes` (past it:
+    too_large, as blackbox_exporter's `body_size_limit`), or else only up to the default
+    cap and then left unread: a large healthy page is not a failure nobody asked for."""
+    if expect.body_regex or expect.body_not_regex:
+        return "decode"
+    return "drain" if "max_body_bytes" in expect.model_fields_set else "peek"
 
 
 def _page_details(page: Page) -> dict[str, Any]:
@@ -204,6 +214,8 @@ def _page_details(page: Page) -> dict[str, Any]:
         details["location"] = page.locations[0][:500]
     if page.proxied:
         details["proxied"] = True
+    if page.body_truncated:
+        details["body_truncated"] = True
     if page.chain is not None:
         if page.chain.not_after is not None:
             details["cert_not_after"] = page.chain.not_after
