@@ -76,7 +76,6 @@ class State:
         self.findings: dict[SourceKey, list[Finding]] = {}
         self.reload = ReloadStatus()
         self.started_at = time.time()
-        self.history_errors: list[str] = []  # latest history write errors, for the banner
         self.local_failures = 0  # probes that failed for the monitor's own lack of resources
         self._short_of_resources = False
         self._index()
