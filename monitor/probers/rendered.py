@@ -69,7 +69,7 @@ async def _check(
             judge,
             budget=ctx.timeout_for(target),
             headers=request_headers(target, ctx),
-            proxy=proxy_for(ctx),
+            proxy=proxy_for(target, ctx),
             guard=not ctx.defaults.allow_private_redirects,
             max_bytes=max_bytes,
         )

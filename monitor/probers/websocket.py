@@ -82,7 +82,7 @@ def _connect(channel: WebChannel, ctx: ProbeContext) -> connect:
         options["subprotocols"] = [channel.expect.subprotocol]
     if channel.url.lower().startswith("wss:"):
         options["ssl"] = ctx.ssl_context
-    proxy = proxy_for(ctx)
+    proxy = proxy_for(channel, ctx)
     if proxy:
         options["proxy"] = proxy
     return connect(channel.url, **options)
