@@ -41,6 +41,7 @@ class ChannelState:
     skipped: ProbeResult | None = None  # the latest skip, while `result` keeps the measurement
     push_received_at: float | None = None  # when the latest push was accepted (epoch s)
     probes_in_maintenance: int = 0  # counted apart: neither for nor against uptime
+    incident_up: bool | None = None  # the state history's incidents were last told
 
 
 @dataclass
@@ -151,6 +152,8 @@ class State:
             state.probes_failed += not planned
             state.failures_in_row, state.successes_in_row = state.failures_in_row + 1, 0
         self._damp(key, channel, state, result)
+        if not planned:
+            self._follow_incident(key, channel, state, result)
 
     @staticmethod
     def _record_unmeasured(state: ChannelState, result: ProbeResult) -> None:
@@ -197,12 +200,6 @@ class State:
         else:
             return
         previous, state.up, state.changed_at = state.up, new, result.timestamp
-        if self.history is not None and new:
-            self.history.channel_up(*key, result.timestamp)
-        elif self.history is not None:
-            self.history.channel_down(
-                *key, channel.kind, result.timestamp, result.reason, result.message
-            )
         log.info(
             "channel_up" if new else "channel_down",
             org=key[0],
@@ -212,6 +209,23 @@ class State:
             message=result.message,
             previous="unknown" if previous is None else ("up" if previous else "down"),
         )
+
+    def _follow_incident(
+        self, key: ChannelKey, channel: Channel, state: ChannelState, result: ProbeResult
+    ) -> None:
+        """Open or close the history's incident when the damped state differs from what
+        history was last told. Called only for probes outside maintenance windows: a
+        channel that went down inside one opens its incident at the first probe after it,
+        one that came back inside one closes it there (planned work is no incident)."""
+        if self.history is None or state.up is None or state.up == state.incident_up:
+            return
+        state.incident_up = state.up
+        if state.up:
+            self.history.channel_up(*key, result.timestamp)
+        else:
+            self.history.channel_down(
+                *key, channel.kind, result.timestamp, result.reason, result.message
+            )
 
     def record_source(self, key: SourceKey, result: ProbeResult) -> None:
         state = self.sources.get(key)

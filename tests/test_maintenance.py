@@ -227,6 +227,56 @@ def test_uptime_leaves_the_window_out_when_probes_fail_inside_it(tmp_path: Path)
         history.close()
 
 
+def incidents_around_a_window(
+    tmp_path: Path, probes: list[tuple[bool, float]]
+) -> list[tuple[float, float | None]]:
+    """(started_at - now, ended_at - now) of the incidents after `probes` (success, seconds
+    from now) on a channel with a window from 600 s to 300 s ago."""
+    path = tmp_path / f"history-{len(list(tmp_path.glob('*.sqlite3')))}.sqlite3"
+    history = History(path, 86400.0)  # a fresh database for every call
+    now = time.time()
+    span = {
+        "start": datetime.datetime.fromtimestamp(now - 600, datetime.UTC).isoformat(),
+        "end": datetime.datetime.fromtimestamp(now - 300, datetime.UTC).isoformat(),
+    }
+    state = State(registry_with([{**SITE, "maintenance": [span]}]), history)
+    try:
+        for success, offset in probes:
+            reason = None if success else "timeout"
+            state.record_channel(KEY, ProbeResult(success, reason, timestamp=now + offset))
+        history.write_pending()
+        return [
+            (round(i.started_at - now), None if i.ended_at is None else round(i.ended_at - now))
+            for i in history.incidents(*KEY)
+        ]
+    finally:
+        history.close()
+
+
+def test_no_incident_opens_when_channel_fails_only_inside_a_window(tmp_path: Path):
+    """Down and back up again within the window: no incident at all."""
+    probes = [(True, -900), (False, -550), (False, -500), (False, -450), (True, -400)]
+    assert incidents_around_a_window(tmp_path, [*probes, (True, -100)]) == []
+
+
+def test_incident_stays_open_when_channel_recovers_inside_a_window(tmp_path: Path):
+    """Down before the window, up inside it: the incident closes at the first probe after
+    the window, not inside it."""
+    before = [(False, -900), (False, -800)]
+    inside = [(True, -500), (True, -400)]
+    after = [(True, -100)]
+    assert incidents_around_a_window(tmp_path, [*before, *inside]) == [(-800, None)]
+    assert incidents_around_a_window(tmp_path, [*before, *inside, *after]) == [(-800, -100)]
+
+
+def test_incident_opens_after_the_window_when_channel_still_fails_after_it(tmp_path: Path):
+    """Down inside the window and still down after it: the incident starts when a probe
+    outside the window first sees it."""
+    inside = [(True, -900), (False, -500), (False, -400)]
+    assert incidents_around_a_window(tmp_path, inside) == []
+    assert incidents_around_a_window(tmp_path, [*inside, (False, -100)]) == [(-100, None)]
+
+
 def test_status_page_shows_maintenance_when_channel_is_inside_a_window():
     """The badge says maintenance and the note says until when, in the registry's zone."""
     state = State(registry_with([{**SITE, "maintenance": [ALWAYS]}, {**SITE, "id": "other"}]))
