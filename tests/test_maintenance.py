@@ -4,14 +4,17 @@ exporter, the history and the status page make of it."""
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import registry_with
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.cli import main
 from monitor.config import MaintenanceWindow
 from monitor.history import History
 from monitor.loader import RegistryInvalid, load_registry
@@ -285,3 +288,63 @@ def test_status_page_shows_maintenance_when_channel_is_inside_a_window():
     assert '<span class="badge maintenance">maintenance</span>' in html
     assert re.search(r"Maintenance until \d{4}-\d\d-\d\d 00:00 \(daily 00:00–24:00\)", html)
     assert "1 in maintenance" in html
+
+
+# --- check (one-shot) -------------------------------------------------------------------
+
+
+def check_registry_file(tmp_path: Path, url: str, maintenance: list[dict[str, str]]) -> Path:
+    channel = {**SITE, "url": url, "maintenance": maintenance}
+    other = {**SITE, "id": "other", "url": url}
+    config = tmp_path / "r.yaml"
+    registry = {"version": 1, "defaults": {"timeout": "2s"}}
+    registry["organizations"] = [{"id": "acme", "channels": [channel, other]}]
+    config.write_text(yaml.safe_dump(registry))
+    return config
+
+
+def test_check_exits_0_when_the_failing_channel_is_inside_a_window(
+    tmp_path: Path, closed_port: int, capsys: pytest.CaptureFixture[str]
+):
+    """A refused connection inside a window is planned work: exit 0, and the JSON says the
+    result was in maintenance (and in which window); a channel outside it says not."""
+    config = check_registry_file(tmp_path, f"http://127.0.0.1:{closed_port}/", [ALWAYS])
+    assert main(["check", "--config", str(config), "--channel", "site", "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert (result["success"], result["reason"]) == (False, "connect_refused")
+    assert result["in_maintenance"] is True
+    assert result["maintenance"] == "daily 00:00–24:00"
+
+
+def test_check_exits_1_when_the_failing_channel_is_outside_its_window(
+    tmp_path: Path, closed_port: int, capsys: pytest.CaptureFixture[str]
+):
+    """A window that is over (a one-off span last year) excuses nothing."""
+    span = {"start": "2025-01-01T01:00:00+03:00", "end": "2025-01-01T03:00:00+03:00"}
+    config = check_registry_file(tmp_path, f"http://127.0.0.1:{closed_port}/", [span])
+    assert main(["check", "--config", str(config), "--channel", "site", "--format", "json"]) == 1
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert (result["in_maintenance"], result["maintenance"]) == (False, None)
+
+
+def test_check_exits_1_when_another_channel_fails_outside_any_window(
+    tmp_path: Path, closed_port: int, capsys: pytest.CaptureFixture[str]
+):
+    """The window is the channel's own: the other channel, down too, still makes it 1."""
+    config = check_registry_file(tmp_path, f"http://127.0.0.1:{closed_port}/", [ALWAYS])
+    assert main(["check", "--config", str(config), "--format", "json"]) == 1
+    results = {r["channel"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert results["site"]["in_maintenance"] is True
+    assert results["other"]["in_maintenance"] is False
+
+
+def test_check_table_says_maintenance_when_the_channel_is_inside_a_window(
+    tmp_path: Path, closed_port: int, capsys: pytest.CaptureFixture[str]
+):
+    """The table's RESULT names the window beside what was measured, and the summary counts
+    the channels in maintenance."""
+    config = check_registry_file(tmp_path, f"http://127.0.0.1:{closed_port}/", [ALWAYS])
+    assert main(["check", "--config", str(config), "--channel", "site"]) == 0
+    out = capsys.readouterr().out
+    assert "maintenance (DOWN, daily 00:00–24:00)" in out
+    assert "0/1 channels up; 1 in maintenance" in out
