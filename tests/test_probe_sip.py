@@ -263,14 +263,15 @@ def test_skip_keeps_last_measurement_when_budget_is_spent():
 
 
 def daemon_registry(network: SipNetwork, path: Path, max_calls: int) -> Path:
-    """A registry with one line that rings, probed every second, `max_calls` calls a day,
-    and a push channel (so every phone-line family is in the exposition)."""
+    """A registry with one line that rings, probed every TIMEOUT seconds (an interval is
+    never shorter than the timeout), `max_calls` calls a day, and a push channel (so every
+    phone-line family is in the exposition)."""
     path.write_text(
         json.dumps(
             {
                 "version": 1,
                 "defaults": {
-                    "interval": "1s",
+                    "interval": f"{TIMEOUT}s",
                     "timeout": f"{TIMEOUT}s",
                     "sip": {
                         "trunk": network.trunk(),
@@ -287,7 +288,7 @@ def daemon_registry(network: SipNetwork, path: Path, max_calls: int) -> Path:
                                 "kind": "phone",
                                 "phone": network.numbers["ring"],
                                 "check": "sip",
-                                "interval": "1s",
+                                "interval": f"{TIMEOUT}s",
                             },
                             {"id": "plain", "kind": "phone", "phone": "8 800 555-89-82"},
                         ],
