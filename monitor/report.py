@@ -7,6 +7,7 @@ import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.call_findings import reachable_finding
 from monitor.history import Incident
 from monitor.line_state import line_note
 from monitor.model import Contacts, Finding
@@ -23,20 +24,10 @@ def check_json(round_: Round) -> dict[str, Any]:
 
 
 def _reachable_findings(round_: Round) -> list[dict[str, Any]]:
-    """A deprecated line that still rang on a test call (DESIGN: `deprecated_reachable`); its
-    "source" is the test call, its evidence the SIP answer."""
-    return [
-        {
-            "type": "deprecated_reachable",
-            "org": r.org,
-            "channel": r.channel.id,
-            "source": "sip-test-call",
-            "contact": r.result.details.get("e164"),
-            "evidence": f"SIP {r.result.details.get('sip_status_code')}",
-        }
-        for r in round_.results
-        if r.result.reason == "deprecated_reachable"
-    ]
+    """A deprecated line that still rang on a test call (`monitor.call_findings`, the same
+    finding the daemon raises)."""
+    found = (reachable_finding(r.org, r.channel.id, r.result) for r in round_.results)
+    return [f.to_json() for f in found if f is not None]
 
 
 def _result_json(item: ChannelResult) -> dict[str, Any]:
