@@ -295,8 +295,13 @@ def _check(args: argparse.Namespace) -> int:
 
 def _has_problems(round_: Round) -> bool:
     # success None measured nothing (a numbering check, a skipped call): only an invalid
-    # number is a problem there, never "not dialled".
-    down = any(r.result.success is False for r in round_.results if r.channel.status == "active")
+    # number is a problem there, never "not dialled". A failure inside a maintenance
+    # window is planned work, as the daemon's alerts take it.
+    down = any(
+        r.result.success is False
+        for r in round_.results
+        if r.channel.status == "active" and not r.in_maintenance
+    )
     invalid = any(r.result.details.get("number_valid") is False for r in round_.results)
     invalid |= any(r.result.reason == "deprecated_reachable" for r in round_.results)
     published = any(f.type == "deprecated_published" for f in round_.findings)

@@ -22,7 +22,13 @@ from monitor.config import Registry
 from monitor.connections import CappedListener, TimedH11Protocol, connection_cap
 from monitor.history import History, HistoryHealth, HistoryLocked, HistoryUnavailable
 from monitor.history_metrics import HistoryCollector
-from monitor.loader import RegistryInvalid, load_registry, registry_base, registry_stamp
+from monitor.loader import (
+    ConfigIssue,
+    RegistryInvalid,
+    check_registry,
+    registry_base,
+    registry_stamp,
+)
 from monitor.metrics import MonitorMetrics
 from monitor.scheduler import ProbeScheduler
 from monitor.self_metrics import SelfCollector
@@ -91,7 +97,8 @@ class Daemon:
 
     async def run(self) -> int:
         """Serve until SIGTERM/SIGINT; a bad registry at start raises `RegistryInvalid`."""
-        registry = load_registry(self.config_path)
+        registry, warnings = check_registry(self.config_path)
+        _log_registry_warnings(warnings, "start")
         try:
             self.history = self._open_history(registry)
         except HistoryLocked as locked:
@@ -293,7 +300,7 @@ class Daemon:
         succeeded. Never raises: a failure is `reload_failed` with its reason."""
         old = self.state.registry
         try:
-            registry = await asyncio.to_thread(load_registry, self.config_path)
+            registry, warnings = await asyncio.to_thread(check_registry, self.config_path)
             plan = await asyncio.to_thread(self.scheduler.prepare, old, registry)
         except RegistryInvalid as invalid:
             return self._reload_failed(trigger, [str(issue) for issue in invalid.issues])
@@ -306,6 +313,7 @@ class Daemon:
             return self._reload_failed(trigger, [f"applying the registry: {_describe(exc)}"])
         self.state.record_reload(True)
         log.info("reloaded", trigger=trigger, **changes)
+        _log_registry_warnings(warnings, trigger)
         return True
 
     def _reload_failed(self, trigger: str, errors: list[str]) -> bool:
@@ -326,6 +334,21 @@ class Daemon:
             if stamp != self._file_stamp:
                 self._file_stamp = stamp
                 self.request_reload("file_changed")
+
+
+def _log_registry_warnings(warnings: list[ConfigIssue], trigger: str) -> None:
+    """One `registry_warning` event per warning of the registry now in force (same contact
+    on two channels, `replaced_by` on an active channel): they do not stop loading, so the
+    log is where a maintainer sees them. `trigger`: "start", "sighup" or "file_changed"."""
+    for issue in warnings:
+        log.warning(
+            "registry_warning",
+            trigger=trigger,
+            file=issue.file,
+            line=issue.line,
+            path=issue.path,
+            message=issue.message,
+        )
 
 
 def _describe(exc: BaseException) -> str:

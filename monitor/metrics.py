@@ -183,7 +183,7 @@ class StateCollector(Collector):
             "1 while a deprecated contact is shown on a source.",
             ["org", "channel", "source"],
         )
-        for (org, source), findings in self.state.findings.items():
+        for (org, source), findings in self.state.findings_by_source().items():
             for kind in get_args(FindingType):
                 counts.add_metric([org, source, kind], sum(x.type == kind for x in findings))
             for channel in sorted(

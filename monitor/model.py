@@ -103,7 +103,11 @@ class ProbeFailure(Exception):  # noqa: N818 - it is a result, not an error, for
 
 
 FindingType = Literal[
-    "deprecated_published", "unregistered_published", "active_missing", "source_unreachable"
+    "deprecated_published",
+    "unregistered_published",
+    "active_missing",
+    "source_unreachable",
+    "deprecated_reachable",  # from a test call (`monitor.call_findings`), not a page
 ]
 
 

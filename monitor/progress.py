@@ -1,5 +1,6 @@
 """What the daemon says about itself while it starts: the first round's progress, and the
-troubles a person should see at once (a rejected registry, history that cannot be written).
+troubles a person should see at once (a rejected registry; history that cannot be written
+is the status page's `history_problem`, read from the daemon's `HistoryHealth`).
 
 The scheduler spreads the first round of probes over one `defaults.interval` from the
 start, so the round is over by start + interval + timeout at the latest; that is the
@@ -61,7 +62,7 @@ def heading(state: State) -> str:
 
 
 def banners(state: State) -> list[str]:
-    """Troubles to show above everything: a rejected registry, failed history writes."""
+    """Troubles to show above everything: a rejected registry."""
     out = []
     reload = state.reload
     if not reload.successful:
@@ -73,10 +74,6 @@ def banners(state: State) -> list[str]:
             f"The registry change seen at {at} was rejected; the last good registry keeps "
             f"running{first}{more}. Run `contact-monitor validate`."
         )
-    errors = state.history_errors
-    if errors:
-        out.append(
-            f"History could not be written ({len(errors)} error(s), latest: {errors[-1]}); "
-            "uptime figures and incidents may be missing until it can."
-        )
+    # History write failures are not here: the daemon's `HistoryHealth` is their one
+    # source, shown by the status page as its `history_problem` banner.
     return out

@@ -7,6 +7,7 @@ import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
+from monitor.call_findings import reachable_finding
 from monitor.history import Incident
 from monitor.line_state import line_note
 from monitor.model import Contacts, Finding
@@ -23,20 +24,10 @@ def check_json(round_: Round) -> dict[str, Any]:
 
 
 def _reachable_findings(round_: Round) -> list[dict[str, Any]]:
-    """A deprecated line that still rang on a test call (DESIGN: `deprecated_reachable`); its
-    "source" is the test call, its evidence the SIP answer."""
-    return [
-        {
-            "type": "deprecated_reachable",
-            "org": r.org,
-            "channel": r.channel.id,
-            "source": "sip-test-call",
-            "contact": r.result.details.get("e164"),
-            "evidence": f"SIP {r.result.details.get('sip_status_code')}",
-        }
-        for r in round_.results
-        if r.result.reason == "deprecated_reachable"
-    ]
+    """A deprecated line that still rang on a test call (`monitor.call_findings`, the same
+    finding the daemon raises)."""
+    found = (reachable_finding(r.org, r.channel.id, r.result) for r in round_.results)
+    return [f.to_json() for f in found if f is not None]
 
 
 def _result_json(item: ChannelResult) -> dict[str, Any]:
@@ -53,6 +44,8 @@ def _result_json(item: ChannelResult) -> dict[str, Any]:
         "message": result.message,
         "duration_seconds": result.duration_seconds,
         "details": result.details,
+        "in_maintenance": item.in_maintenance,  # a failure then is planned work
+        "maintenance": item.maintenance,  # the window, e.g. "sun 02:00–04:00", or null
     }
 
 
@@ -97,6 +90,9 @@ def check_table(round_: Round) -> str:
     out += f"\n\n{up}/{len(round_.results) - unmeasured} channels up"
     if unmeasured:
         out += f" ({unmeasured} not measured: phone lines not dialled, skipped calls, pushes)"
+    planned = sum(r.in_maintenance for r in round_.results)
+    if planned:
+        out += f"; {planned} in maintenance (failures there are planned work)"
     if round_.scans:
         read = sum(scan.success for scan in round_.scans.values())  # a failed scan read nothing
         out += f"; {read} of {len(round_.scans)} sources read\n\n" + findings_table(round_.findings)
@@ -104,7 +100,15 @@ def check_table(round_: Round) -> str:
 
 
 def _result_word(item: ChannelResult, shown_on: list[str]) -> str:
-    """up / DOWN, or for what measured nothing the words of `monitor.line_state`."""
+    """up / DOWN, or for what measured nothing the words of `monitor.line_state`; inside
+    a maintenance window, `maintenance (DOWN, sun 02:00–04:00)`."""
+    word = _measured_word(item, shown_on)
+    if item.maintenance is None:
+        return word
+    return f"maintenance ({word}, {item.maintenance})"
+
+
+def _measured_word(item: ChannelResult, shown_on: list[str]) -> str:
     note = line_note(item.channel, item.result, shown_on)
     if note is not None and item.result.success is None:
         return note

@@ -7,12 +7,14 @@ probes one at a time.
 from __future__ import annotations
 
 import asyncio
+import datetime
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.config import Channel, Registry
+from monitor.config import Channel, MaintenanceWindow, Registry
 from monitor.drift import SourceKey, find_drift
+from monitor.maintenance import active_window, window_text, windows_by_channel
 from monitor.model import Finding, ProbeResult
 from monitor.probers import probe_channel, probe_context, probe_source
 
@@ -26,6 +28,13 @@ class ChannelResult:
     org: str
     channel: Channel
     result: ProbeResult
+    # The maintenance window the probe ran in (`sun 02:00–04:00`), None outside any: a
+    # failure inside one is planned work, not a problem (`check` exits 0 for it).
+    maintenance: str | None = None
+
+    @property
+    def in_maintenance(self) -> bool:
+        return self.maintenance is not None
 
 
 @dataclass
@@ -82,12 +91,29 @@ async def run_round(
         channel_results = asyncio.gather(*(bounded(probe_channel(c, ctx)) for _, c in channels))
         source_results = asyncio.gather(*(bounded(probe_source(s, ctx)) for _, s in sources))
         probed, scanned = await asyncio.gather(channel_results, source_results)
+    windows = windows_by_channel(registry)
     round_ = Round(
         [
-            ChannelResult(org, channel, result)
+            ChannelResult(
+                org, channel, result, _maintenance(registry, windows, org, channel, result)
+            )
             for (org, channel), result in zip(channels, probed, strict=True)
         ],
         {(org, s.id): result for (org, s), result in zip(sources, scanned, strict=True)},
     )
     round_.findings = find_drift(registry, round_.scans)
     return round_
+
+
+def _maintenance(
+    registry: Registry,
+    windows: dict[tuple[str, str], tuple[MaintenanceWindow, ...]],
+    org: str,
+    channel: Channel,
+    result: ProbeResult,
+) -> str | None:
+    """The text of the window the probe of `channel` ran in (at `result.timestamp`)."""
+    timezone = registry.defaults.timezone
+    moment = datetime.datetime.fromtimestamp(result.timestamp, datetime.UTC)
+    window = active_window(windows.get((org, channel.id), ()), moment, timezone)
+    return None if window is None else window_text(window, timezone)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from monitor.call_findings import CALL_SOURCE, REACHABLE, still_reachable
 from monitor.config import Channel, Registry, Source
 from monitor.drift import SourceKey, find_drift
 from monitor.history import History
@@ -41,6 +42,7 @@ class ChannelState:
     skipped: ProbeResult | None = None  # the latest skip, while `result` keeps the measurement
     push_received_at: float | None = None  # when the latest push was accepted (epoch s)
     probes_in_maintenance: int = 0  # counted apart: neither for nor against uptime
+    incident_up: bool | None = None  # the state history's incidents were last told
 
 
 @dataclass
@@ -74,9 +76,10 @@ class State:
         self.channels: dict[ChannelKey, ChannelState] = {}
         self.sources: dict[SourceKey, SourceState] = {}
         self.findings: dict[SourceKey, list[Finding]] = {}
+        # Deprecated lines that still ring on a test call (`monitor.call_findings`).
+        self.call_findings: dict[ChannelKey, Finding] = {}
         self.reload = ReloadStatus()
         self.started_at = time.time()
-        self.history_errors: list[str] = []  # latest history write errors, for the banner
         self.local_failures = 0  # probes that failed for the monitor's own lack of resources
         self._short_of_resources = False
         self._index()
@@ -97,6 +100,9 @@ class State:
             for k in self.channel_defs
             if self.owns(shard_key(*k))
         }
+        self.call_findings = {
+            k: f for k, f in self.call_findings.items() if k in self.channels and self._calls(k)
+        }
         self.sources = {
             k: self.sources.get(k, SourceState())
             for k in self.source_defs
@@ -106,7 +112,11 @@ class State:
     def set_registry(self, registry: Registry) -> None:
         """Swap in a new registry: keep state of what stays, forget what went, re-judge drift."""
         self.registry = registry
+        old_calls = dict(self.call_findings)
         self._index()
+        self._log_finding_changes(list(old_calls.values()), list(self.call_findings.values()))
+        for org in {k[0] for k in set(old_calls) - set(self.call_findings)}:
+            self._record_call_findings(org, time.time())
         old_findings = self.findings
         scans = {k: s.result for k, s in self.sources.items() if s.result is not None}
         self.findings = {}
@@ -136,6 +146,7 @@ class State:
             return
         if self._local_failure(key, result):
             return
+        self._follow_call_finding(key, result)
         state.result = result
         state.skipped = None
         planned = self.in_maintenance(key, result.timestamp)
@@ -152,6 +163,8 @@ class State:
             state.probes_failed += not planned
             state.failures_in_row, state.successes_in_row = state.failures_in_row + 1, 0
         self._damp(key, channel, state, result)
+        if not planned:
+            self._follow_incident(key, channel, state, result)
 
     @staticmethod
     def _record_unmeasured(state: ChannelState, result: ProbeResult) -> None:
@@ -197,12 +210,6 @@ class State:
         else:
             return
         previous, state.up, state.changed_at = state.up, new, result.timestamp
-        if self.history is not None and new:
-            self.history.channel_up(*key, result.timestamp)
-        elif self.history is not None:
-            self.history.channel_down(
-                *key, channel.kind, result.timestamp, result.reason, result.message
-            )
         log.info(
             "channel_up" if new else "channel_down",
             org=key[0],
@@ -212,6 +219,44 @@ class State:
             message=result.message,
             previous="unknown" if previous is None else ("up" if previous else "down"),
         )
+
+    def _follow_incident(
+        self, key: ChannelKey, channel: Channel, state: ChannelState, result: ProbeResult
+    ) -> None:
+        """Open or close the history's incident when the damped state differs from what
+        history was last told. Called only for probes outside maintenance windows: a
+        channel that went down inside one opens its incident at the first probe after it,
+        one that came back inside one closes it there (planned work is no incident)."""
+        if self.history is None or state.up is None or state.up == state.incident_up:
+            return
+        state.incident_up = state.up
+        if state.up:
+            self.history.channel_up(*key, result.timestamp)
+        else:
+            self.history.channel_down(
+                *key, channel.kind, result.timestamp, result.reason, result.message
+            )
+
+    def _follow_call_finding(self, key: ChannelKey, result: ProbeResult) -> None:
+        """Raise `deprecated_reachable` when a deprecated line rang, clear it when a call
+        finds the number out of service again (`monitor.call_findings`)."""
+        old = self.call_findings.get(key)
+        if old is None and result.reason != REACHABLE:
+            return  # the common case: nothing to follow
+        new = still_reachable(old, *key, result)
+        if new is None:
+            self.call_findings.pop(key, None)
+        else:
+            self.call_findings[key] = new  # the latest SIP answer as evidence
+        if (old is None) != (new is None):
+            self._log_finding_changes([old] if old else [], [new] if new else [])
+            self._record_call_findings(key[0], result.timestamp)
+
+    def _record_call_findings(self, org: str, at: float) -> None:
+        """The history's findings log keeps test-call findings as one more "source"."""
+        if self.history is not None:
+            current = tuple(f for k, f in self.call_findings.items() if k[0] == org)
+            self.history.source_scanned(org, CALL_SOURCE, current, at)
 
     def record_source(self, key: SourceKey, result: ProbeResult) -> None:
         state = self.sources.get(key)
@@ -248,7 +293,26 @@ class State:
         return in_maintenance(windows, moment, self.registry.defaults.timezone)
 
     def all_findings(self) -> list[Finding]:
-        return sorted((f for fs in self.findings.values() for f in fs), key=Finding.sort_key)
+        """Every current finding, sorted: drift on pages and deprecated lines that ring."""
+        found = [f for fs in self.findings.values() for f in fs]
+        return sorted(found + list(self.call_findings.values()), key=Finding.sort_key)
+
+    def findings_by_source(self) -> dict[SourceKey, list[Finding]]:
+        """Current findings per (org, source); test-call findings under (org, CALL_SOURCE),
+        present (maybe empty) for every organisation with a deprecated line on `check: sip`
+        that this replica probes, so the count falls to 0 when the finding clears."""
+        out = dict(self.findings)
+        for key in self.channels:
+            if self._calls(key):
+                out.setdefault((key[0], CALL_SOURCE), [])
+        for key, finding in sorted(self.call_findings.items()):
+            out[(key[0], CALL_SOURCE)] = [*out.get((key[0], CALL_SOURCE), []), finding]
+        return out
+
+    def _calls(self, key: ChannelKey) -> bool:
+        """Whether channel `key` is a deprecated line that test calls can find ringing."""
+        channel = self.channel_defs[key]
+        return channel.status == "deprecated" and getattr(channel, "check", None) == "sip"
 
     def first_round_done(self) -> bool:
         # A channel on push waits for an outside tester; it does not hold readiness back.

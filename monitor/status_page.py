@@ -68,7 +68,7 @@ class Snapshot:
     shown_on: dict[tuple[str, str], list[str]]  # per deprecated channel, sources still showing it
     planned: dict[tuple[str, str], str]  # channels inside a maintenance window: until when
     heading: str
-    banners: list[str]  # a rejected registry, history write errors
+    banners: list[str]  # a rejected registry (history troubles: `HistoryHealth`)
     starting: str | None  # the first round's progress while it runs
 
 

@@ -334,3 +334,54 @@ def test_shipped_registry_runs_when_there_is_no_internet(tmp_path: Path, start_d
     assert all(reasons.values())
     assert daemon.value("contact_probe_success", channel="bank-hotline") is None
     assert daemon.proc.poll() is None
+
+
+def registry_warnings(daemon: RunningDaemon) -> list[dict[str, Any]]:
+    events = [json.loads(line) for line in daemon.logs().splitlines() if line.startswith("{")]
+    return [e for e in events if e["event"] == "registry_warning"]
+
+
+def test_registry_warnings_logged_once_when_daemon_starts(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """The same number on two channels: one `registry_warning` at warning level at start."""
+    http_server.routes["/"] = page("ok")
+    site = {"id": "site", "kind": "web", "url": http_server.url("/")}
+    phones = [
+        {"id": "hotline", "kind": "phone", "phone": "8 800 555-89-82"},
+        {"id": "hotline-copy", "kind": "phone", "phone": "+7 (800) 555 89 82"},
+    ]
+    daemon = start_daemon(write(tmp_path / "r.yaml", [site, *phones]))
+    wait_for(lambda: daemon.value("contact_probe_success", channel="site") == 1, "probing")
+    time.sleep(1.5)  # a few more rounds: the warning is not repeated per probe
+    (warning,) = registry_warnings(daemon)
+    assert warning["level"] == "warning"
+    assert warning["trigger"] == "start"
+    assert warning["path"] == "organizations[acme].channels[hotline-copy].phone"
+    assert "same phone number as channel 'hotline'" in warning["message"]
+
+
+def test_registry_warnings_logged_when_reload_succeeds(
+    tmp_path: Path, start_daemon: Any, http_server: HttpServer
+):
+    """A reload to a registry with `replaced_by` on an active channel logs that warning;
+    a failed reload logs none."""
+    http_server.routes["/"] = page("ok")
+    site = {"id": "site", "kind": "web", "url": http_server.url("/")}
+    config = write(tmp_path / "r.yaml", [site])
+    daemon = start_daemon(config)
+    wait_for(lambda: daemon.value("contact_probe_success", channel="site") == 1, "probing")
+    assert registry_warnings(daemon) == []
+
+    config.write_text("version: 1\norganizations:\n  - id: acme\n    channels: [{id: x}]\n")
+    wait_for(lambda: daemon.value("contact_config_last_reload_successful") == 0, "reload fails")
+    assert registry_warnings(daemon) == []
+
+    old = {"id": "old", "kind": "web", "url": http_server.url("/"), "replaced_by": "site"}
+    write(config, [site, old])
+    wait_for(lambda: registry_warnings(daemon), "warning logged after the reload")
+    (warning,) = registry_warnings(daemon)
+    assert warning["level"] == "warning"
+    assert warning["trigger"] == "file_changed"
+    assert warning["path"] == "organizations[acme].channels[old].replaced_by"
+    assert "replaced_by on an active channel" in warning["message"]

@@ -15,7 +15,7 @@ from conftest import registry_with
 from servers import HttpServer, page
 
 from monitor.cli import main
-from monitor.history import History
+from monitor.history import History, HistoryHealth
 from monitor.model import ProbeResult
 from monitor.progress import first_round
 from monitor.state import State
@@ -90,11 +90,18 @@ def test_banner_shows_the_rejected_registry_when_a_reload_failed():
 
 
 def test_banner_shows_history_errors_when_writes_failed():
-    """History write errors (recorded in `state.history_errors`) are a banner too."""
-    state = starting_state()
-    state.history_errors.append("database or disk is full")
-    html = render_status_page(state, None)
-    assert "History could not be written (1 error(s), latest: database or disk is full)" in html
+    """History write errors come from the daemon's `HistoryHealth`: one alert banner."""
+    health = HistoryHealth(failing=True, error="h.db: database or disk is full", write_errors=3)
+    html = render_status_page(starting_state(), None, health=health)
+    assert 'id="history-problem" role="alert"' in html
+    assert "history cannot be written: h.db: database or disk is full (3 failed writes" in html
+    assert html.count("h.db: database or disk is full") == 1
+
+
+def test_no_history_banner_when_history_is_healthy():
+    """A working history (no failed write) shows no history banner."""
+    html = render_status_page(starting_state(), None, health=HistoryHealth())
+    assert 'id="history-problem"' not in html
 
 
 def test_no_banner_when_all_is_well():

@@ -4,14 +4,17 @@ exporter, the history and the status page make of it."""
 from __future__ import annotations
 
 import datetime
+import json
 import re
 import time
 from pathlib import Path
 
 import pytest
+import yaml
 from conftest import registry_with
 from prometheus_client.parser import text_string_to_metric_families
 
+from monitor.cli import main
 from monitor.config import MaintenanceWindow
 from monitor.history import History
 from monitor.loader import RegistryInvalid, load_registry
@@ -227,6 +230,56 @@ def test_uptime_leaves_the_window_out_when_probes_fail_inside_it(tmp_path: Path)
         history.close()
 
 
+def incidents_around_a_window(
+    tmp_path: Path, probes: list[tuple[bool, float]]
+) -> list[tuple[float, float | None]]:
+    """(started_at - now, ended_at - now) of the incidents after `probes` (success, seconds
+    from now) on a channel with a window from 600 s to 300 s ago."""
+    path = tmp_path / f"history-{len(list(tmp_path.glob('*.sqlite3')))}.sqlite3"
+    history = History(path, 86400.0)  # a fresh database for every call
+    now = time.time()
+    span = {
+        "start": datetime.datetime.fromtimestamp(now - 600, datetime.UTC).isoformat(),
+        "end": datetime.datetime.fromtimestamp(now - 300, datetime.UTC).isoformat(),
+    }
+    state = State(registry_with([{**SITE, "maintenance": [span]}]), history)
+    try:
+        for success, offset in probes:
+            reason = None if success else "timeout"
+            state.record_channel(KEY, ProbeResult(success, reason, timestamp=now + offset))
+        history.write_pending()
+        return [
+            (round(i.started_at - now), None if i.ended_at is None else round(i.ended_at - now))
+            for i in history.incidents(*KEY)
+        ]
+    finally:
+        history.close()
+
+
+def test_no_incident_opens_when_channel_fails_only_inside_a_window(tmp_path: Path):
+    """Down and back up again within the window: no incident at all."""
+    probes = [(True, -900), (False, -550), (False, -500), (False, -450), (True, -400)]
+    assert incidents_around_a_window(tmp_path, [*probes, (True, -100)]) == []
+
+
+def test_incident_stays_open_when_channel_recovers_inside_a_window(tmp_path: Path):
+    """Down before the window, up inside it: the incident closes at the first probe after
+    the window, not inside it."""
+    before = [(False, -900), (False, -800)]
+    inside = [(True, -500), (True, -400)]
+    after = [(True, -100)]
+    assert incidents_around_a_window(tmp_path, [*before, *inside]) == [(-800, None)]
+    assert incidents_around_a_window(tmp_path, [*before, *inside, *after]) == [(-800, -100)]
+
+
+def test_incident_opens_after_the_window_when_channel_still_fails_after_it(tmp_path: Path):
+    """Down inside the window and still down after it: the incident starts when a probe
+    outside the window first sees it."""
+    inside = [(True, -900), (False, -500), (False, -400)]
+    assert incidents_around_a_window(tmp_path, inside) == []
+    assert incidents_around_a_window(tmp_path, [*inside, (False, -100)]) == [(-100, None)]
+
+
 def test_status_page_shows_maintenance_when_channel_is_inside_a_window():
     """The badge says maintenance and the note says until when, in the registry's zone."""
     state = State(registry_with([{**SITE, "maintenance": [ALWAYS]}, {**SITE, "id": "other"}]))
@@ -235,3 +288,63 @@ def test_status_page_shows_maintenance_when_channel_is_inside_a_window():
     assert '<span class="badge maintenance">maintenance</span>' in html
     assert re.search(r"Maintenance until \d{4}-\d\d-\d\d 00:00 \(daily 00:00–24:00\)", html)
     assert "1 in maintenance" in html
+
+
+# --- check (one-shot) -------------------------------------------------------------------
+
+
+def check_registry_file(tmp_path: Path, url: str, maintenance: list[dict[str, str]]) -> Path:
+    channel = {**SITE, "url": url, "maintenance": maintenance}
+    other = {**SITE, "id": "other", "url": url}
+    config = tmp_path / "r.yaml"
+    registry = {"version": 1, "defaults": {"timeout": "2s"}}
+    registry["organizations"] = [{"id": "acme", "channels": [channel, other]}]
+    config.write_text(yaml.safe_dump(registry))
+    return config
+
+
+def test_check_exits_0_when_the_failing_channel_is_inside_a_window(
+    tmp_path: Path, closed_port: int, capsys: pytest.CaptureFixture[str]
+):
+    """A refused connection inside a window is planned work: exit 0, and the JSON says the
+    result was in maintenance (and in which window); a channel outside it says not."""
+    config = check_registry_file(tmp_path, f"http://127.0.0.1:{closed_port}/", [ALWAYS])
+    assert main(["check", "--config", str(config), "--channel", "site", "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert (result["success"], result["reason"]) == (False, "connect_refused")
+    assert result["in_maintenance"] is True
+    assert result["maintenance"] == "daily 00:00–24:00"
+
+
+def test_check_exits_1_when_the_failing_channel_is_outside_its_window(
+    tmp_path: Path, closed_port: int, capsys: pytest.CaptureFixture[str]
+):
+    """A window that is over (a one-off span last year) excuses nothing."""
+    span = {"start": "2025-01-01T01:00:00+03:00", "end": "2025-01-01T03:00:00+03:00"}
+    config = check_registry_file(tmp_path, f"http://127.0.0.1:{closed_port}/", [span])
+    assert main(["check", "--config", str(config), "--channel", "site", "--format", "json"]) == 1
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert (result["in_maintenance"], result["maintenance"]) == (False, None)
+
+
+def test_check_exits_1_when_another_channel_fails_outside_any_window(
+    tmp_path: Path, closed_port: int, capsys: pytest.CaptureFixture[str]
+):
+    """The window is the channel's own: the other channel, down too, still makes it 1."""
+    config = check_registry_file(tmp_path, f"http://127.0.0.1:{closed_port}/", [ALWAYS])
+    assert main(["check", "--config", str(config), "--format", "json"]) == 1
+    results = {r["channel"]: r for r in json.loads(capsys.readouterr().out)["results"]}
+    assert results["site"]["in_maintenance"] is True
+    assert results["other"]["in_maintenance"] is False
+
+
+def test_check_table_says_maintenance_when_the_channel_is_inside_a_window(
+    tmp_path: Path, closed_port: int, capsys: pytest.CaptureFixture[str]
+):
+    """The table's RESULT names the window beside what was measured, and the summary counts
+    the channels in maintenance."""
+    config = check_registry_file(tmp_path, f"http://127.0.0.1:{closed_port}/", [ALWAYS])
+    assert main(["check", "--config", str(config), "--channel", "site"]) == 0
+    out = capsys.readouterr().out
+    assert "maintenance (DOWN, daily 00:00–24:00)" in out
+    assert "0/1 channels up; 1 in maintenance" in out

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -22,6 +23,7 @@ from test_state_metrics import value
 
 from monitor.cli import main
 from monitor.config import Defaults, PhoneChannel
+from monitor.history import History
 from monitor.metrics import MonitorMetrics
 from monitor.model import ProbeResult
 from monitor.probers import make_probe_context, probe_channel
@@ -29,6 +31,7 @@ from monitor.scheduler import channel_interval
 from monitor.sip import runner
 from monitor.sip.budget import CallBudget
 from monitor.state import State
+from monitor.status_page import render_status_page
 
 TIMEOUT = 3.0
 
@@ -263,14 +266,15 @@ def test_skip_keeps_last_measurement_when_budget_is_spent():
 
 
 def daemon_registry(network: SipNetwork, path: Path, max_calls: int) -> Path:
-    """A registry with one line that rings, probed every TIMEOUT seconds, `max_calls` calls a day,
-    and a push channel (so every phone-line family is in the exposition)."""
+    """A registry with one line that rings, probed every TIMEOUT seconds (an interval is
+    never shorter than the timeout), `max_calls` calls a day, and a push channel (so every
+    phone-line family is in the exposition)."""
     path.write_text(
         json.dumps(
             {
                 "version": 1,
                 "defaults": {
-                    "interval": f"{TIMEOUT}s",  # not shorter than the timeout
+                    "interval": f"{TIMEOUT}s",
                     "timeout": f"{TIMEOUT}s",
                     "sip": {
                         "trunk": network.trunk(),
@@ -460,3 +464,115 @@ def test_calls_spread_over_the_day_when_sip_line_has_no_interval(
         {"id": "h", "kind": "phone", "phone": "8 800 555-89-82", "check": "sip", **channel_extra}
     )
     assert channel_interval(line, defaults) == expected
+
+
+# --- deprecated_reachable in the daemon ---------------------------------------------------
+
+OLD_LINE = {"id": "old", "kind": "phone", "phone": "8 800 234-70-00", "status": "deprecated"}
+CALL_FINDING = {"org": "acme", "source": "sip-test-call", "type": "deprecated_reachable"}
+
+
+def rang(code: int = 180) -> ProbeResult:
+    return ProbeResult(
+        False,
+        "deprecated_reachable",
+        f"the deprecated number still answers the test call (SIP {code})",
+        details={"e164": "+78002347000", "sip_status_code": code},
+    )
+
+
+def test_deprecated_reachable_raised_by_state_when_deprecated_line_rings():
+    """The daemon's state raises the same finding `check` prints, counted in
+    contact_drift_findings under the source `sip-test-call`."""
+    state = State(registry_with([{**OLD_LINE, "check": "sip"}]))
+    metrics = MonitorMetrics(state)
+    assert value(metrics, "contact_drift_findings", CALL_FINDING) == 0
+    state.record_channel(("acme", "old"), rang())
+    (finding,) = state.all_findings()
+    assert finding.to_json() == {
+        "type": "deprecated_reachable",
+        "org": "acme",
+        "channel": "old",
+        "source": "sip-test-call",
+        "contact": "+78002347000",
+        "evidence": "SIP 180",
+    }
+    assert value(metrics, "contact_drift_findings", CALL_FINDING) == 1
+
+
+def test_deprecated_reachable_kept_when_a_call_proves_nothing():
+    """A timeout or a trunk that is down says nothing about the line: the finding stays."""
+    state = State(registry_with([{**OLD_LINE, "check": "sip"}]))
+    state.record_channel(("acme", "old"), rang())
+    state.record_channel(("acme", "old"), ProbeResult(False, "trunk_unavailable", "SIP 503"))
+    state.record_channel(("acme", "old"), ProbeResult(False, "timeout", "no final answer"))
+    assert [f.type for f in state.all_findings()] == ["deprecated_reachable"]
+
+
+def test_deprecated_reachable_cleared_when_line_is_out_of_service_again(tmp_path: Path):
+    """A call answered 404/410 (the probe succeeds) clears it; the history's findings log
+    has it raised and cleared."""
+    history = History(tmp_path / "h.sqlite3", 86400.0)
+    state = State(registry_with([{**OLD_LINE, "check": "sip"}]), history)
+    metrics = MonitorMetrics(state)
+    try:
+        state.record_channel(("acme", "old"), rang())
+        state.record_channel(("acme", "old"), ProbeResult(True, details={"sip_status_code": 404}))
+        assert state.all_findings() == []
+        assert value(metrics, "contact_drift_findings", CALL_FINDING) == 0
+        history.write_pending()
+        (logged,) = history.findings_log()
+        assert (logged.finding.type, logged.finding.source) == (
+            "deprecated_reachable",
+            "sip-test-call",
+        )
+        assert logged.cleared_at is not None
+    finally:
+        history.close()
+
+
+def test_deprecated_reachable_cleared_when_reload_makes_the_line_active():
+    """A line the registry no longer calls deprecated cannot be deprecated_reachable."""
+    state = State(registry_with([{**OLD_LINE, "check": "sip"}]))
+    state.record_channel(("acme", "old"), rang())
+    state.set_registry(registry_with([{**OLD_LINE, "check": "sip", "status": "active"}]))
+    assert state.all_findings() == []
+
+
+def test_daemon_serves_deprecated_reachable_finding_until_line_is_switched_off(
+    sip_network: SipNetwork, tmp_path: Path, start_daemon: Any
+):
+    """A deprecated line that rings is in /api/v1/findings and contact_drift_findings; once
+    the number answers 404 the finding clears."""
+    config = daemon_registry(sip_network, tmp_path / "channels.yaml", 1000)
+    data = json.loads(config.read_text())
+    data["organizations"][0]["channels"][0]["status"] = "deprecated"
+    config.write_text(json.dumps(data))
+    daemon: RunningDaemon = start_daemon(config)
+    labels = {"source": "sip-test-call", "type": "deprecated_reachable"}
+
+    def api_findings() -> list[dict[str, Any]]:
+        return [f for f in daemon.get("/api/v1/findings").json() if f["source"] == "sip-test-call"]
+
+    wait_for(lambda: daemon.value("contact_drift_findings", **labels) == 1, "finding raised")
+    (finding,) = api_findings()
+    assert (finding["type"], finding["channel"], finding["evidence"]) == (
+        "deprecated_reachable",
+        "hotline",
+        "SIP 180",
+    )
+
+    data["organizations"][0]["channels"][0]["phone"] = sip_network.numbers[BEHAVIOURS["not-found"]]
+    config.write_text(json.dumps(data))
+    wait_for(lambda: daemon.value("contact_drift_findings", **labels) == 0, "finding cleared", 30)
+    assert api_findings() == []
+
+
+def test_status_page_says_the_line_still_rings_when_deprecated_reachable_is_raised():
+    """The finding reads as a ringing line with the SIP answer, not as an unreadable page."""
+    state = State(registry_with([{**OLD_LINE, "check": "sip"}]))
+    state.record_channel(("acme", "old"), rang(183))
+    html = render_status_page(state, None)
+    assert re.search(r"Deprecated 8 800 234-70-00 still rings</span>\s*\(acme/old\)", html)
+    assert '<span class="evidence">SIP 183</span>' in html
+    assert "cannot be read" not in html

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import trustme
 from conftest import server_context
+from servers import ForwardProxy
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
@@ -244,6 +245,23 @@ async def test_channel_headers_are_sent_in_the_handshake(ws_server: str, ws_ctx:
     assert (await probe_channel(channel, ws_ctx)).success
     assert SEEN_HEADERS[-1]["origin"] == "https://www.example.org"
     assert SEEN_HEADERS[-1]["user-agent"] == "probe/1"
+
+
+async def test_ws_probe_tunnels_through_channel_proxy_when_defaults_name_another(
+    ws_server: str, tmp_path: Path, closed_port: int
+):
+    """A channel's own `proxy` replaces `defaults.http.proxy` (here a dead one): the
+    upgrade goes through the channel's proxy as a CONNECT tunnel."""
+    dead = f"http://127.0.0.1:{closed_port}"
+    defaults = Defaults.model_validate({"timeout": "2s", "http": {"proxy": dead}})
+    with ForwardProxy() as proxy:
+        channel = WebChannel.model_validate(
+            {"id": "c", "kind": "chat", "url": ws_server + "/echo", "proxy": proxy.url}
+        )
+        async with probe_context(defaults, tmp_path) as ctx:
+            result = await probe_channel(channel, ctx)
+    assert result.success, result
+    assert proxy.requests == [f"CONNECT {ws_server.removeprefix('ws://')} HTTP/1.1"]
 
 
 async def test_connection_refused_is_connect_refused(ws_ctx: ProbeContext, closed_port: int):

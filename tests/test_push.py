@@ -185,7 +185,7 @@ def test_daemon_takes_push_then_reports_push_missing_when_heartbeat_stops(
         yaml.safe_dump(
             {
                 "version": 1,
-                "defaults": {"failure_threshold": 1},
+                "defaults": {"failure_threshold": 1, "timeout": "1s"},  # interval ≥ timeout
                 "organizations": [{"id": "acme", "channels": [pushed]}],
             }
         )

@@ -24,6 +24,7 @@ from monitor.config import WebChannel
 from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers import hop
 from monitor.probers._base import ProbeContext, guarded, note
+from monitor.probers._settings import merged_headers, request_proxy
 
 __all__ = ["Page", "fetch", "probe_http"]
 
@@ -57,17 +58,15 @@ async def fetch(
     url = _without_trailing_dot(url)
     follow_redirects = follow_redirects and max_redirects > 0
     origin = urlsplit(url).hostname
-    http = ctx.defaults.http
     merged = httpx.Headers({"User-Agent": hop.DEFAULT_USER_AGENT})
-    merged.update(http.headers)  # case-insensitive: a channel's user-agent replaces ours
-    merged.update(headers or {})
+    merged.update(merged_headers(ctx, headers))  # case-insensitive: theirs replaces ours
 
     def mode(status: int, has_location: bool) -> str:
         # A redirect's body is never read: only the page it leads to counts.
         followed = follow_redirects and status in _REDIRECTS and has_location
         return "skip" if followed else body
 
-    async with hop.open_client(ctx, merged, proxy or http.proxy) as client:
+    async with hop.open_client(ctx, merged, request_proxy(ctx, proxy)) as client:
         seen = {(url, _cookies(client))}
         for count in range(max_redirects + 1):
             note(redirects=count, url=url[:300])
