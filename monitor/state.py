@@ -20,6 +20,7 @@ from monitor.history import History
 from monitor.maintenance import in_maintenance, windows_by_channel
 from monitor.model import Finding, ProbeResult
 from monitor.probers._base import LOCAL_RESOURCES
+from monitor.redefined import redefined
 from monitor.sharding import shard_key
 
 __all__ = ["ChannelKey", "ChannelState", "ReloadStatus", "SourceState", "State"]
@@ -84,6 +85,8 @@ class State:
     # --- registry ---------------------------------------------------------------------
 
     def _index(self) -> None:
+        old_channels: dict[ChannelKey, Channel] = getattr(self, "channel_defs", {})
+        old_sources: dict[SourceKey, Source] = getattr(self, "source_defs", {})
         self.channel_defs: dict[ChannelKey, Channel] = {
             (org.id, c.id): c for org in self.registry.organizations for c in org.channels
         }
@@ -91,20 +94,28 @@ class State:
             (org.id, s.id): s for org in self.registry.organizations for s in org.sources
         }
         self.maintenance_windows = windows_by_channel(self.registry)
+        # A result measured for another target, kind or check says nothing about the new
+        # definition: such a channel or source starts again from unknown.
+        self.redefined_channels = redefined(old_channels, self.channel_defs)
+        self.redefined_sources = redefined(old_sources, self.source_defs)
         # Results are kept for what this replica probes; definitions for the whole registry.
         self.channels = {
-            k: self.channels.get(k, ChannelState())
+            k: ChannelState()
+            if k in self.redefined_channels
+            else self.channels.get(k, ChannelState())
             for k in self.channel_defs
             if self.owns(shard_key(*k))
         }
         self.sources = {
-            k: self.sources.get(k, SourceState())
+            k: SourceState() if k in self.redefined_sources else self.sources.get(k, SourceState())
             for k in self.source_defs
             if self.owns(shard_key(*k))
         }
 
     def set_registry(self, registry: Registry) -> None:
-        """Swap in a new registry: keep state of what stays, forget what went, re-judge drift."""
+        """Swap in a new registry: keep state of what stays, forget what went, reset what
+        was redefined (`redefined_channels`, `redefined_sources`: unknown again, findings
+        of the old scan dropped), re-judge drift."""
         self.registry = registry
         self._index()
         old_findings = self.findings
