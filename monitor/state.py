@@ -117,7 +117,10 @@ class State:
         was redefined (`redefined_channels`, `redefined_sources`: unknown again, findings
         of the old scan dropped), re-judge drift."""
         self.registry = registry
+        before = set(self.channel_defs)
         self._index()
+        self._end_incidents(before - set(self.channel_defs), "channel removed")
+        self._end_incidents(self.redefined_channels, "channel redefined")
         old_findings = self.findings
         scans = {k: s.result for k, s in self.sources.items() if s.result is not None}
         self.findings = {}
@@ -125,6 +128,15 @@ class State:
             self.findings[key] = find_drift(registry, {key: scans[key]})
         for key in set(old_findings) | set(self.findings):
             self._log_finding_changes(old_findings.get(key, []), self.findings.get(key, []))
+
+    def _end_incidents(self, keys: set[ChannelKey], note: str) -> None:
+        """An open incident of a channel that left (or now measures something else) ends
+        here, noted, instead of staying "ongoing" with no probe to ever close it."""
+        if self.history is None:
+            return
+        now = time.time()
+        for key in sorted(keys):
+            self.history.channel_ended(*key, now, note)
 
     def record_reload(self, ok: bool, errors: list[str] | None = None) -> None:
         now = time.time()
