@@ -42,6 +42,9 @@ class ChannelState:
     skipped: ProbeResult | None = None  # the latest skip, while `result` keeps the measurement
     push_received_at: float | None = None  # when the latest push was accepted (epoch s)
     probes_in_maintenance: int = 0  # counted apart: neither for nor against uptime
+    # When this state began (epoch s): the daemon's start, or the reload that added or
+    # redefined the channel; a push is expected from then on.
+    since: float = field(default_factory=time.time)
 
 
 @dataclass

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from conftest import registry_with, wait_for
 from servers import HttpServer, page
@@ -15,6 +17,7 @@ from servers import HttpServer, page
 from monitor.extract import extract_contacts
 from monitor.metrics import MonitorMetrics
 from monitor.model import ProbeResult
+from monitor.push import overdue_push
 from monitor.state import State
 
 SITE = {"id": "z", "kind": "web", "url": "https://acme.test/ok"}
@@ -127,3 +130,16 @@ def test_daemon_measures_new_target_soon_when_reload_changes_the_url(
         if line.startswith("{") and '"reloaded"' in line
     ]
     assert reloads[-1]["rescheduled"] == 1
+
+
+def test_push_not_missing_when_reload_just_switched_channel_to_push(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """A push is expected from the reload that asked for it, not from the daemon's start."""
+    monkeypatch.setenv("PUSH_TOKEN", "t")
+    state = up_state(SITE)
+    state.started_at -= 3600  # the daemon has run for an hour
+    pushed = {**SITE, "check": "push", "push": {"token_env": "PUSH_TOKEN", "expect_every": "15m"}}
+    state.set_registry(registry_with([pushed], [SOURCE]))
+    assert overdue_push(state, KEY) is None
+    assert overdue_push(state, KEY, time.time() + 16 * 60).reason == "push_missing"
