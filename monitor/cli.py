@@ -401,8 +401,7 @@ def _history(args: argparse.Namespace) -> int:
         path = path or base / registry.defaults.history.path
         timezone = registry.defaults.timezone
         if args.channel:
-            org, found = select_channels(registry, [args.channel])[0]
-            channel = found.id
+            org, channel = _history_channel(registry, args.channel)
     else:
         timezone = _registry_zone(args)
 
@@ -416,12 +415,31 @@ def _history(args: argparse.Namespace) -> int:
             history.close()
     except HistoryUnavailable as exc:
         raise _UsageError(f"cannot read the history: {exc}") from None
+    if channel is not None and not incidents and not _in_registry(registry, org, channel):
+        raise _UsageError(f"no channel {args.channel!r} in the registry or in its history")
     _emit(
         args.format,
         {"incidents": [i.to_json() for i in incidents]},
         lambda: incidents_table(incidents, timezone),
     )
     return EXIT_OK
+
+
+def _history_channel(registry: Registry, name: str) -> tuple[str | None, str]:
+    """(org, channel id) for `history --channel`: the registry's channel, else the id as
+    written (`ORG/ID` or `ID`), since a channel removed from the registry keeps its history."""
+    try:
+        org, found = select_channels(registry, [name])[0]
+    except UnknownChannel:
+        org_part, _, ident = name.rpartition("/")
+        return org_part or None, ident
+    return org, found.id
+
+
+def _in_registry(registry: Registry, org: str | None, channel: str) -> bool:
+    return any(
+        c.id == channel and org in (None, o.id) for o in registry.organizations for c in o.channels
+    )
 
 
 def _registry_zone(args: argparse.Namespace) -> str:

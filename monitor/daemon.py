@@ -166,6 +166,8 @@ class Daemon:
         await self.scheduler.shutdown()  # probes in flight get their timeout
         await web
         if self.history is not None:
+            # Unmeasured time after a clean stop must not grow open incidents: see README.
+            self.history.monitor_stopped(time.time())
             await self._close_history(self.history)
         log.info("stopped")
         return 0

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     id INTEGER PRIMARY KEY,
     org TEXT NOT NULL, channel TEXT NOT NULL, kind TEXT NOT NULL,
     started_at REAL NOT NULL, ended_at REAL,
-    reason TEXT, message TEXT
+    reason TEXT, message TEXT,
+    end_note TEXT
 );
 CREATE INDEX IF NOT EXISTS incidents_channel ON incidents (org, channel, started_at);
 CREATE INDEX IF NOT EXISTS incidents_open ON incidents (org, channel) WHERE ended_at IS NULL;
@@ -75,6 +76,9 @@ class Incident:
     ended_at: float | None  # None while the channel is still down
     reason: str | None
     message: str | None
+    # Why it ended when not by a measured recovery: "channel removed", "channel
+    # redefined", "monitor stopped" (the time after that was not measured). None: back up.
+    end_note: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +90,7 @@ class Incident:
             "duration_seconds": (self.ended_at or time.time()) - self.started_at,
             "reason": self.reason,
             "message": self.message,
+            "end_note": self.end_note,
         }
 
 
@@ -182,6 +187,9 @@ class History:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(incidents)")}
+            if "end_note" not in columns:  # a database written before end notes existed
+                db.execute("ALTER TABLE incidents ADD COLUMN end_note TEXT")
             # Readers get a connection of their own: WAL lets them read while the writer writes.
             reader = sqlite3.connect(self.path, check_same_thread=False)
         except BaseException:
@@ -232,6 +240,17 @@ class History:
 
     def channel_up(self, org: str, channel: str, at: float) -> None:
         self._pending.append(("up", (org, channel, at)))
+
+    def channel_ended(self, org: str, channel: str, at: float, note: str) -> None:
+        """End the channel's open incident (if any) at `at` for a reason other than a
+        measured recovery, e.g. "channel removed" or "channel redefined"."""
+        self._pending.append(("ended", (org, channel, at, note)))
+
+    def monitor_stopped(self, at: float) -> None:
+        """End every open incident at `at` with the note "monitor stopped": what follows a
+        clean stop was not measured, so it must not grow as an ongoing outage. A restart
+        that finds the channel still down opens a new incident."""
+        self._pending.append(("stopped", (at,)))
 
     def source_scanned(self, org: str, source: str, findings: Iterable[Finding], at: float) -> None:
         self._pending.append(("scan", (org, source, tuple(findings), at)))
@@ -342,6 +361,20 @@ class History:
             (at, org, channel),
         )
 
+    def _write_ended(self, org: str, channel: str, at: float, note: str) -> None:
+        self._db.execute(
+            "UPDATE incidents SET ended_at = ?, end_note = ? "
+            "WHERE org = ? AND channel = ? AND ended_at IS NULL",
+            (at, note, org, channel),
+        )
+
+    def _write_stopped(self, at: float) -> None:
+        self._db.execute(
+            "UPDATE incidents SET ended_at = ?, end_note = 'monitor stopped' "
+            "WHERE ended_at IS NULL",
+            (at,),
+        )
+
     def _write_scan(self, org: str, source: str, findings: tuple[Finding, ...], at: float) -> None:
         current = {_finding_key(f): f for f in findings}
         open_rows = self._db.execute(
@@ -422,7 +455,8 @@ class History:
     ) -> list[Incident]:
         """Newest first: incidents that were still open at or began after `since`."""
         sql = (
-            "SELECT org, channel, kind, started_at, ended_at, reason, message FROM incidents "
+            "SELECT org, channel, kind, started_at, ended_at, reason, message, end_note "
+            "FROM incidents "
             "WHERE (ended_at IS NULL OR ended_at >= ?)"
         )
         args: list[Any] = [since]

@@ -127,7 +127,8 @@ def _parse(body: bytes) -> PushBody:
 
 def overdue_push(state: State, key: ChannelKey, now: float | None = None) -> ProbeResult | None:
     """A `push_missing` failure when the channel heard no push for `push.expect_every` (since
-    the daemon started, before the first); None while pushes are on time."""
+    the daemon started, or the reload that added or redefined the channel, before the
+    first); None while pushes are on time."""
     channel = state.channel_defs.get(key)
     current = state.channels.get(key)
     if channel is None or current is None or channel.push is None:
@@ -136,7 +137,7 @@ def overdue_push(state: State, key: ChannelKey, now: float | None = None) -> Pro
     if every is None:
         return None
     now = time.time() if now is None else now
-    last = current.push_received_at or state.started_at
+    last = current.push_received_at or max(state.started_at, current.since)
     if now - last <= every:
         return None
     return ProbeResult(

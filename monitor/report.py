@@ -134,7 +134,7 @@ def incidents_table(incidents: Sequence[Incident], timezone: str = "UTC") -> str
             i.channel,
             i.kind,
             _when(i.started_at, timezone),
-            _when(i.ended_at, timezone) if i.ended_at else "ongoing",
+            _ended(i, timezone),
             _duration(i.to_json()["duration_seconds"]),
             i.reason,
             i.message,
@@ -144,6 +144,14 @@ def incidents_table(incidents: Sequence[Incident], timezone: str = "UTC") -> str
     return table(
         ("ORG", "CHANNEL", "KIND", "STARTED", "ENDED", "DURATION", "REASON", "MESSAGE"), rows
     )
+
+
+def _ended(incident: Incident, timezone: str) -> str:
+    """When the incident ended, and why when no measured recovery ended it."""
+    if not incident.ended_at:
+        return "ongoing"
+    when = _when(incident.ended_at, timezone)
+    return f"{when} ({incident.end_note})" if incident.end_note else when
 
 
 def _when(epoch: float, timezone: str = "UTC") -> str:

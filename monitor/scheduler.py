@@ -10,6 +10,7 @@ import datetime
 import logging
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -39,6 +40,7 @@ from monitor.probers import (
     probe_source,
 )
 from monitor.push import overdue_push
+from monitor.redefined import redefined, same_measurement
 from monitor.sharding import shard_key
 from monitor.sip.budget import CallBudget
 from monitor.state import State
@@ -74,13 +76,15 @@ class TickScheduler(AsyncIOScheduler):
 
 @dataclass(frozen=True)
 class SyncPlan:
-    """A registry change ready to swap in: the new context (None: defaults unchanged) and
-    job id -> interval before and after."""
+    """A registry change ready to swap in: the new context (None: defaults unchanged),
+    job id -> interval before and after, and the jobs whose target was redefined (what
+    they measure changed: they run again within the first-round spread)."""
 
     new: Registry
     ctx: ProbeContext | None
     before: dict[str, float]
     after: dict[str, float]
+    redefined: frozenset[str] = frozenset()
 
 
 class _NoSkipMessages(logging.Filter):
@@ -103,6 +107,17 @@ def _longest_timeout(state: State) -> float:
 
 def _job_id(kind: str, org: str, ident: str) -> str:
     return f"{kind}:{org}/{ident}"
+
+
+def _targets(registry: Registry) -> dict[str, Channel | Source]:
+    """Job id -> the channel or source it probes, over the whole registry."""
+    targets: dict[str, Channel | Source] = {}
+    for org in registry.organizations:
+        for channel in org.channels:
+            targets[_job_id("channel", org.id, channel.id)] = channel
+        for source in org.sources:
+            targets[_job_id("source", org.id, source.id)] = source
+    return targets
 
 
 def _host_of(target: Channel | Source) -> str | None:
@@ -210,7 +225,8 @@ class ProbeScheduler:
             if old.defaults != new.defaults
             else None
         )
-        return SyncPlan(new, ctx, self._job_specs(old), self._job_specs(new))
+        changed = redefined(_targets(old), _targets(new))
+        return SyncPlan(new, ctx, self._job_specs(old), self._job_specs(new), frozenset(changed))
 
     def apply(self, plan: SyncPlan) -> dict[str, int]:
         """Swap in a prepared plan (on the loop): adds, removes, reschedules."""
@@ -222,12 +238,18 @@ class ProbeScheduler:
         removed = before.keys() - after.keys()
         added = {k: v for k, v in after.items() if k not in before}
         changed = {k: v for k, v in after.items() if k in before and before[k] != v}
+        remeasured = {k: after[k] for k in plan.redefined if k in after and k in before}
         for job_id in removed:
             with contextlib.suppress(JobLookupError):
                 self.scheduler.remove_job(job_id)
             self._hosts.pop(job_id, None)
         for job_id, interval in changed.items():
-            self.scheduler.reschedule_job(job_id, trigger=self._trigger(job_id, interval, 0))
+            if job_id not in remeasured:
+                self.scheduler.reschedule_job(job_id, trigger=self._trigger(job_id, interval, 0))
+        # A redefined target's old result is gone: measure the new one soon, not one
+        # (possibly long) interval later.
+        self._add_jobs(plan.new, remeasured)
+        changed.update(remeasured)
         self._add_jobs(plan.new, added)
         return {"added": len(added), "removed": len(removed), "rescheduled": len(changed)}
 
@@ -249,7 +271,7 @@ class ProbeScheduler:
                     )
         return specs
 
-    def _add_jobs(self, registry: Registry, specs: dict[str, float]) -> None:
+    def _add_jobs(self, registry: Registry, specs: Mapping[str, float]) -> None:
         spread = registry.defaults.interval
         for job_id, interval in specs.items():
             # A stable offset per job spreads the first round evenly over one interval.
@@ -338,10 +360,12 @@ class ProbeScheduler:
                     self.state.record_channel((org, ident), result)
             elif kind == "channel":
                 result = await probe_channel(target, ctx)
-                self.state.record_channel((org, ident), result)
+                if self._still_defined(kind, (org, ident), target):
+                    self.state.record_channel((org, ident), result)
             else:
                 result = await probe_source(target, ctx)
-                self.state.record_source((org, ident), result)
+                if self._still_defined(kind, (org, ident), target):
+                    self.state.record_source((org, ident), result)
         log.debug(
             "probe_finished",
             job=job_id,
@@ -349,6 +373,14 @@ class ProbeScheduler:
             reason=result.reason,
             duration=round(time.monotonic() - started, 4),
         )
+
+    def _still_defined(self, kind: str, key: tuple[str, str], target: Channel | Source) -> bool:
+        """Whether `target`, probed before, still describes what the registry now defines
+        under `key`: a reload during the probe may have redefined it, and then the result
+        measured the old target."""
+        defs = self.state.channel_defs if kind == "channel" else self.state.source_defs
+        current: Channel | Source | None = defs.get(key)
+        return current is not None and same_measurement(target, current)
 
     def _host_for(self, job_id: str, target: Channel | Source) -> str | None:
         """`_host_of`, parsed once per definition of the target rather than at every run."""

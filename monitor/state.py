@@ -21,6 +21,7 @@ from monitor.history import History
 from monitor.maintenance import in_maintenance, windows_by_channel
 from monitor.model import Finding, ProbeResult
 from monitor.probers._base import LOCAL_RESOURCES
+from monitor.redefined import redefined
 from monitor.sharding import shard_key
 
 __all__ = ["ChannelKey", "ChannelState", "ReloadStatus", "SourceState", "State"]
@@ -43,6 +44,9 @@ class ChannelState:
     push_received_at: float | None = None  # when the latest push was accepted (epoch s)
     probes_in_maintenance: int = 0  # counted apart: neither for nor against uptime
     incident_up: bool | None = None  # the state history's incidents were last told
+    # When this state began (epoch s): the daemon's start, or the reload that added or
+    # redefined the channel; a push is expected from then on.
+    since: float = field(default_factory=time.time)
 
 
 @dataclass
@@ -87,6 +91,8 @@ class State:
     # --- registry ---------------------------------------------------------------------
 
     def _index(self) -> None:
+        old_channels: dict[ChannelKey, Channel] = getattr(self, "channel_defs", {})
+        old_sources: dict[SourceKey, Source] = getattr(self, "source_defs", {})
         self.channel_defs: dict[ChannelKey, Channel] = {
             (org.id, c.id): c for org in self.registry.organizations for c in org.channels
         }
@@ -94,9 +100,15 @@ class State:
             (org.id, s.id): s for org in self.registry.organizations for s in org.sources
         }
         self.maintenance_windows = windows_by_channel(self.registry)
+        # A result measured for another target, kind or check says nothing about the new
+        # definition: such a channel or source starts again from unknown.
+        self.redefined_channels = redefined(old_channels, self.channel_defs)
+        self.redefined_sources = redefined(old_sources, self.source_defs)
         # Results are kept for what this replica probes; definitions for the whole registry.
         self.channels = {
-            k: self.channels.get(k, ChannelState())
+            k: ChannelState()
+            if k in self.redefined_channels
+            else self.channels.get(k, ChannelState())
             for k in self.channel_defs
             if self.owns(shard_key(*k))
         }
@@ -104,16 +116,21 @@ class State:
             k: f for k, f in self.call_findings.items() if k in self.channels and self._calls(k)
         }
         self.sources = {
-            k: self.sources.get(k, SourceState())
+            k: SourceState() if k in self.redefined_sources else self.sources.get(k, SourceState())
             for k in self.source_defs
             if self.owns(shard_key(*k))
         }
 
     def set_registry(self, registry: Registry) -> None:
-        """Swap in a new registry: keep state of what stays, forget what went, re-judge drift."""
+        """Swap in a new registry: keep state of what stays, forget what went, reset what
+        was redefined (`redefined_channels`, `redefined_sources`: unknown again, findings
+        of the old scan dropped), re-judge drift."""
         self.registry = registry
         old_calls = dict(self.call_findings)
+        before = set(self.channel_defs)
         self._index()
+        self._end_incidents(before - set(self.channel_defs), "channel removed")
+        self._end_incidents(self.redefined_channels, "channel redefined")
         self._log_finding_changes(list(old_calls.values()), list(self.call_findings.values()))
         for org in {k[0] for k in set(old_calls) - set(self.call_findings)}:
             self._record_call_findings(org, time.time())
@@ -124,6 +141,15 @@ class State:
             self.findings[key] = find_drift(registry, {key: scans[key]})
         for key in set(old_findings) | set(self.findings):
             self._log_finding_changes(old_findings.get(key, []), self.findings.get(key, []))
+
+    def _end_incidents(self, keys: set[ChannelKey], note: str) -> None:
+        """An open incident of a channel that left (or now measures something else) ends
+        here, noted, instead of staying "ongoing" with no probe to ever close it."""
+        if self.history is None:
+            return
+        now = time.time()
+        for key in sorted(keys):
+            self.history.channel_ended(*key, now, note)
 
     def record_reload(self, ok: bool, errors: list[str] | None = None) -> None:
         now = time.time()

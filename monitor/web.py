@@ -89,6 +89,9 @@ class Health(BaseModel):
     total: int | None = None
     message: str | None = None  # while starting: "first round: 4 of 21 channels probed, ..."
     seconds_left: float | None = None  # while starting: estimate of the first round's rest
+    # /readyz: push channels with no push yet; they wait for an outside tester and do not
+    # hold readiness back (not counted in `probed`). Absent without push channels.
+    waiting_for_push: int | None = None
 
 
 async def _paced(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
@@ -156,12 +159,15 @@ def create_app(
             s.result is not None for s in state.sources.values()
         )
         total = len(state.channels) + len(state.sources)
+        pushed = [s for k, s in state.channels.items() if state.channel_defs[k].check == "push"]
+        waiting = sum(s.result is None for s in pushed) if pushed else None  # no push: absent
         progress = first_round(state)
         ready = progress.done
         body = Health(
             status="ready" if ready else "starting",
             probed=probed,
             total=total,
+            waiting_for_push=waiting,
             message=None if ready else progress.text(),
             seconds_left=None if ready else round(progress.seconds_left),
         )
