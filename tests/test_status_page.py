@@ -13,6 +13,8 @@ import yaml
 from conftest import RunningDaemon, wait_for
 from servers import HttpServer, page
 
+from monitor.browser import CHROMIUM_ARGS
+
 HOSTILE = "<script>document.title='pwned'</script>"
 
 
@@ -22,14 +24,7 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             binary,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *CHROMIUM_ARGS,  # as the daemon's own browser runs here
             f"--user-data-dir={tmp_path / 'chromium'}",
             *args,
         ],
