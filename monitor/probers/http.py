@@ -246,10 +246,18 @@ def _expectation_failure(channel: WebChannel, page: Page, elapsed: float) -> tup
             return "body_mismatch", f"body does not match {expect.body_regex!r}"
         if expect.body_not_regex and matches(expect.body_not_regex, text):
             return "body_forbidden", f"body matches {expect.body_not_regex!r}"
+    return latency_or_certificate_failure(expect, elapsed, page.cert_not_after, "answered")
+
+
+def latency_or_certificate_failure(
+    expect: Any, elapsed: float, cert_not_after: float | None, verb: str
+) -> tuple[str, str] | None:
+    """`slow` past `expect.max_latency` (seconds), `tls_expiring` under `cert_min_days`;
+    shared by the HTTP and the rendered-page probes (`verb`: "answered", "rendered")."""
     if expect.max_latency is not None and elapsed > expect.max_latency:
-        return "slow", f"answered in {elapsed:.3f}s, more than {expect.max_latency:g}s"
-    if expect.cert_min_days is not None and page.cert_not_after is not None:
-        days = (page.cert_not_after - time.time()) / 86400
+        return "slow", f"{verb} in {elapsed:.3f}s, more than {expect.max_latency:g}s"
+    if expect.cert_min_days is not None and cert_not_after is not None:
+        days = (cert_not_after - time.time()) / 86400
         if days < expect.cert_min_days:
             return "tls_expiring", f"certificate expires in {days:.1f} days"
     return None

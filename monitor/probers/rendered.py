@@ -10,8 +10,6 @@ document's status and the rendered text, and contact extraction on the rendered 
 
 from __future__ import annotations
 
-import time
-
 from monitor import patterns
 from monitor.browser import Judge, Rendered
 from monitor.config import Source, WebChannel
@@ -19,6 +17,7 @@ from monitor.extract import extract_contacts
 from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers._base import ProbeContext, failure_from_exception
 from monitor.probers._settings import proxy_for, request_headers
+from monitor.probers.http import latency_or_certificate_failure
 
 __all__ = ["probe_rendered_page", "scan_rendered_source"]
 
@@ -94,13 +93,9 @@ def _expectation_failure(channel: WebChannel, rendered: Rendered) -> tuple[str, 
         return "body_mismatch", f"rendered text does not match {expect.body_regex!r}"
     if expect.body_not_regex and _search(expect.body_not_regex, rendered.text):
         return "body_forbidden", f"rendered text matches {expect.body_not_regex!r}"
-    if expect.max_latency is not None and rendered.elapsed > expect.max_latency:
-        return "slow", f"rendered in {rendered.elapsed:.3f}s, more than {expect.max_latency:g}s"
-    if expect.cert_min_days is not None and rendered.cert_not_after is not None:
-        days = (rendered.cert_not_after - time.time()) / 86400
-        if days < expect.cert_min_days:
-            return "tls_expiring", f"certificate expires in {days:.1f} days"
-    return None
+    return latency_or_certificate_failure(
+        expect, rendered.elapsed, rendered.cert_not_after, "rendered"
+    )
 
 
 def _search(pattern: str, text: str) -> bool:
