@@ -99,7 +99,9 @@ def guarded(
             result = ProbeResult(False, failure.reason, failure.message, details=details)
         except TimeoutError:
             message = f"no answer within {timeout:g}s" + _where(learned)
-            result = ProbeResult(False, "timeout", message, details=dict(learned))
+            # a resolver that never answers is a DNS fault, whichever clock ran out first
+            reason = "dns_timeout" if learned.get("phase") == "dns" else "timeout"
+            result = ProbeResult(False, reason, message, details=dict(learned))
         except Exception as exc:  # noqa: BLE001 - a prober never raises; the reason says what
             reason, message = failure_from_exception(exc)
             result = ProbeResult(False, reason, message, details=dict(learned))
@@ -123,6 +125,13 @@ def note(**facts: Any) -> None:
     learned = _PROGRESS.get(None)
     if learned is not None:
         learned.update(facts)
+
+
+def forget(*keys: str) -> None:
+    """Drop facts noted by the running probe that no longer hold (a phase left behind)."""
+    learned = _PROGRESS.get(None)
+    for key in keys if learned is not None else ():
+        learned.pop(key, None)
 
 
 def _where(learned: dict[str, Any]) -> str:

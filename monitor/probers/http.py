@@ -24,6 +24,7 @@ from monitor.config import WebChannel
 from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers import hop
 from monitor.probers._base import ProbeContext, guarded, note
+from monitor.probers.resolving import resolve_host
 
 __all__ = ["Page", "fetch", "probe_http"]
 
@@ -108,23 +109,30 @@ def _without_trailing_dot(url: str) -> str:
 async def _refuse_inward(origin: str | None, url: str, ctx: ProbeContext) -> None:
     """A redirect may lead into our own network only if the target itself lives there (or
     the registry allows it): a hostile site must not turn the monitor against it."""
-    if ctx.defaults.allow_private_redirects or await is_internal_host(origin):
+    if ctx.defaults.allow_private_redirects or await is_internal_host(origin, ctx):
         return
-    if await is_internal_host(urlsplit(url).hostname):
+    if await is_internal_host(urlsplit(url).hostname, ctx):
         raise ProbeFailure(
             "redirect_private", f"redirect into a private or local address: {url[:200]}"
         )
 
 
-async def is_internal_host(host: str | None) -> bool:
+async def is_internal_host(host: str | None, ctx: ProbeContext | None = None) -> bool:
     """True when `host` is, or resolves to, a loopback, private, link-local (cloud metadata),
     reserved or unspecified address. A name that does not resolve is not internal: the
-    request itself will fail with the DNS reason."""
+    request itself will fail with the DNS reason. With `defaults.resolver` in `ctx`, the
+    name is resolved there, as the request will resolve it."""
     if not host:
         return False
     try:
         addresses = {ipaddress.ip_address(host.strip("[]"))}
     except ValueError:
+        if ctx is not None and ctx.defaults.resolver is not None:
+            try:
+                found = await resolve_host(ctx.resolver, host, ctx.defaults.timeout)
+            except ProbeFailure:
+                return False
+            return any(_internal(ipaddress.ip_address(a)) for a in found)
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, None)
         except OSError:
