@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from monitor.patterns import PatternInvalid, compile_pattern
+from monitor.redact import mask_password
 
 __all__ = [
     "BrowserConfig",
@@ -468,7 +469,8 @@ class WebChannel(ChannelBase):
 
     @property
     def contact(self) -> str:
-        return self.url
+        """The URL, its password masked: the contact is shown everywhere, the URL is not."""
+        return mask_password(self.url)
 
 
 class TcpChannel(ChannelBase):

@@ -25,6 +25,7 @@ from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers import hop
 from monitor.probers._base import ProbeContext, guarded, note
 from monitor.probers.resolving import resolve_host
+from monitor.redact import mask_password
 
 __all__ = ["Page", "fetch", "probe_http"]
 
@@ -71,7 +72,7 @@ async def fetch(
     async with hop.open_client(ctx, merged, proxy or http.proxy) as client:
         seen = {(url, _cookies(client))}
         for count in range(max_redirects + 1):
-            note(redirects=count, url=url[:300])
+            note(redirects=count, url=mask_password(url)[:300])
             if count:
                 await _refuse_inward(origin, url, ctx)
             answer = await hop.get(client, httpx.URL(url), max_body_bytes, mode)
@@ -82,7 +83,9 @@ async def fetch(
             # site that sets a session cookie and redirects to itself is not looping.
             visit = (url, _cookies(client))
             if visit in seen:
-                raise ProbeFailure("redirect_loop", f"redirect loop back to {url[:200]}")
+                raise ProbeFailure(
+                    "redirect_loop", f"redirect loop back to {mask_password(url)[:200]}"
+                )
             seen.add(visit)
     raise ProbeFailure("too_many_redirects", f"more than {max_redirects} redirects")
 
@@ -113,7 +116,8 @@ async def _refuse_inward(origin: str | None, url: str, ctx: ProbeContext) -> Non
         return
     if await is_internal_host(urlsplit(url).hostname, ctx):
         raise ProbeFailure(
-            "redirect_private", f"redirect into a private or local address: {url[:200]}"
+            "redirect_private",
+            f"redirect into a private or local address: {mask_password(url)[:200]}",
         )
 
 
@@ -203,7 +207,7 @@ async def probe_http(channel: WebChannel, ctx: ProbeContext) -> ProbeResult:
 def _page_details(page: Page) -> dict[str, Any]:
     details: dict[str, Any] = {
         "status_code": page.status,
-        "final_url": page.url,
+        "final_url": mask_password(page.url),
         "redirects": page.redirects,
         "body_bytes": page.body_bytes,
         "phases": page.phases,
