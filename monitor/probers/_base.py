@@ -23,6 +23,7 @@ from monitor.browser import BrowserPool, screenshot_dir
 from monitor.config import Defaults
 from monitor.model import ProbeFailure, ProbeResult
 from monitor.sip.budget import CallBudget
+from monitor.wiretext import readable
 
 __all__ = [
     "LOCAL_RESOURCES",
@@ -210,6 +211,7 @@ def _protocol_failure(message: str) -> tuple[str, str]:
     it); the reason says so, with the line, instead of a generic protocol error."""
     if "Receive buffer too long" in message:  # h11's words for a head over httpcore's limit
         return "http_protocol", "response head larger than 100 KiB"
+    message = readable(message)  # h11 quotes the bytes as a Python repr
     if message.startswith("illegal header line"):
         line = message.partition(":")[2].strip()
         return "http_malformed_header", f"malformed header line refused: {line}"[:300]
