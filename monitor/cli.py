@@ -60,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(issue, file=sys.stderr)
         return EXIT_USAGE
     except (UnknownChannel, _UsageError) as exc:
-        print(f"contact-monitor: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines() or [""]:  # one line per problem (web config)
+            print(f"contact-monitor: {line}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

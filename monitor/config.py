@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from monitor.patterns import PatternInvalid, compile_pattern
+from monitor.redact import mask_password
 
 __all__ = [
     "BrowserConfig",
@@ -348,6 +349,16 @@ class Expect(StrictModel):
     receive_regex: Regex = None
     subprotocol: str | None = None  # asked for in the handshake; the server must choose it
 
+    @field_validator("status")
+    @classmethod
+    def _some_status(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value:
+            raise ValueError(
+                "an empty list accepts no answer at all: list the HTTP statuses that mean "
+                "the channel works, e.g. [200], or leave status out for 200"
+            )
+        return value
+
 
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 
@@ -468,7 +479,8 @@ class WebChannel(ChannelBase):
 
     @property
     def contact(self) -> str:
-        return self.url
+        """The URL, its password masked: the contact is shown everywhere, the URL is not."""
+        return mask_password(self.url)
 
 
 class TcpChannel(ChannelBase):

@@ -82,11 +82,15 @@ def _defaults_problems(doc: int, defaults: dict[str, Any], base: Path) -> list[P
     elif isinstance(ca_file, str) and ca_file:
         key = ("defaults", "tls", "ca_file")
         problems += [Problem(doc, key, message) for message in _ca_problems(base, ca_file)]
-    interval = _seconds(defaults.get("interval"), _DEFAULT_INTERVAL)
     timeout = _seconds(defaults.get("timeout"), _DEFAULT_TIMEOUT)
-    if interval is not None and timeout is not None and interval < timeout:
-        key = ("defaults", "interval" if "interval" in defaults else "timeout")
-        problems.append(Problem(doc, key, _too_short(interval, timeout)))
+    for name, default in (
+        ("interval", _DEFAULT_INTERVAL),
+        ("source_interval", _DEFAULT_SOURCE_INTERVAL),
+    ):
+        interval = _seconds(defaults.get(name), default)
+        if interval is not None and timeout is not None and interval < timeout:
+            key = ("defaults", name if name in defaults else "timeout")
+            problems.append(Problem(doc, key, _too_short(interval, timeout)))
     return problems
 
 

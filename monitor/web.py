@@ -22,6 +22,7 @@ from monitor.line_state import line_note, measured
 from monitor.metrics import MonitorMetrics
 from monitor.progress import first_round
 from monitor.push import MAX_PUSH_BYTES, PushRejected, accept_push
+from monitor.redact import mask_password
 from monitor.state import State
 from monitor.status_page import StatusPageCache, hours_text
 
@@ -256,7 +257,7 @@ def create_app(
                 SourceOut(
                     org=org,
                     source=ident,
-                    url=source.url,
+                    url=mask_password(source.url),
                     render=source.render,
                     success=result.success if result else None,
                     reason=result.reason if result else None,

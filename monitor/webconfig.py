@@ -57,8 +57,12 @@ def load_web_config(path: Path) -> WebConfig:
         data = _File.model_validate(yaml.safe_load(path.read_text()) or {})
     except OSError as exc:
         raise WebConfigInvalid(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise WebConfigInvalid(f"{path}: {exc}") from None
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or exc
+        raise WebConfigInvalid(f"{path}: invalid YAML: {problem}") from None
+    except ValidationError as exc:
+        lines = [f"{path}: {_key(e['loc'])}{_problem(e)}" for e in exc.errors()]
+        raise WebConfigInvalid("\n".join(lines)) from None
     config = WebConfig(users={u: h.encode() for u, h in data.basic_auth_users.items()})
     for user, hashed in config.users.items():
         if not hashed.startswith((b"$2a$", b"$2b$", b"$2y$")):
@@ -75,6 +79,25 @@ def load_web_config(path: Path) -> WebConfig:
         except (OSError, ssl.SSLError) as exc:
             raise WebConfigInvalid(f"{path}: tls_server_config: {exc}") from None
     return config
+
+
+def _key(loc: tuple[str | int, ...]) -> str:
+    """`tls_server_config.colour`, `basic_auth_users.admin`: where a problem is, as in
+    `validate`'s lines; empty for the file as a whole."""
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in loc).lstrip(".")
+    return f"{text}: " if text else ""
+
+
+def _problem(error: Any) -> str:
+    """One problem in a maintainer's words, without pydantic's type names and links."""
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    if kind in ("model_type", "dict_type"):
+        return f"expected a mapping of keys to values, got {type(error['input']).__name__}"
+    return str(error["msg"]).removeprefix("Value error, ")
 
 
 class BasicAuth:

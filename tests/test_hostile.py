@@ -394,8 +394,8 @@ async def test_redirect_into_loopback_refused_when_target_is_public(
     # every other address is judged as usual.
     judge = http_prober.is_internal_host
 
-    async def public_127_0_0_2(host: str | None) -> bool:
-        return False if host == "127.0.0.2" else await judge(host)
+    async def public_127_0_0_2(host: str | None, *context: Any) -> bool:
+        return False if host == "127.0.0.2" else await judge(host, *context)
 
     monkeypatch.setattr(http_prober, "is_internal_host", public_127_0_0_2)
     public = HttpServer(

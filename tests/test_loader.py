@@ -112,6 +112,15 @@ EXPECTED_ERRORS = {
         ":3: defaults.interval: interval 5s is shorter than timeout 10s: "
         "a probe could still be running when the next one is due"
     ],
+    "invalid-defaults-source-interval.yaml": [
+        ":3: defaults.source_interval: interval 5s is shorter than timeout 10s: "
+        "a probe could still be running when the next one is due"
+    ],
+    "invalid-empty-status.yaml": [
+        ":12: organizations[acme].channels[site].expect.status: an empty list accepts no "
+        "answer at all: list the HTTP statuses that mean the channel works, e.g. [200], or "
+        "leave status out for 200"
+    ],
     "invalid-email.yaml": [
         ":10: organizations[ozon].channels[b2b-email].email: not an e-mail address: 'b2b.ozon.ru'"
     ],

@@ -265,8 +265,8 @@ def public_127_0_0_2(monkeypatch: pytest.MonkeyPatch) -> None:
     """The monitor is told 127.0.0.2 is public; every other address is judged as usual."""
     judge = http_prober.is_internal_host
 
-    async def public(host: str | None) -> bool:
-        return False if host == "127.0.0.2" else await judge(host)
+    async def public(host: str | None, *context: Any) -> bool:
+        return False if host == "127.0.0.2" else await judge(host, *context)
 
     monkeypatch.setattr(http_prober, "is_internal_host", public)
 

@@ -23,6 +23,7 @@ from monitor.browser import BrowserPool, screenshot_dir
 from monitor.config import Defaults
 from monitor.model import ProbeFailure, ProbeResult
 from monitor.sip.budget import CallBudget
+from monitor.wiretext import readable
 
 __all__ = [
     "LOCAL_RESOURCES",
@@ -99,7 +100,9 @@ def guarded(
             result = ProbeResult(False, failure.reason, failure.message, details=details)
         except TimeoutError:
             message = f"no answer within {timeout:g}s" + _where(learned)
-            result = ProbeResult(False, "timeout", message, details=dict(learned))
+            # a resolver that never answers is a DNS fault, whichever clock ran out first
+            reason = "dns_timeout" if learned.get("phase") == "dns" else "timeout"
+            result = ProbeResult(False, reason, message, details=dict(learned))
         except Exception as exc:  # noqa: BLE001 - a prober never raises; the reason says what
             reason, message = failure_from_exception(exc)
             result = ProbeResult(False, reason, message, details=dict(learned))
@@ -123,6 +126,13 @@ def note(**facts: Any) -> None:
     learned = _PROGRESS.get(None)
     if learned is not None:
         learned.update(facts)
+
+
+def forget(*keys: str) -> None:
+    """Drop facts noted by the running probe that no longer hold (a phase left behind)."""
+    learned = _PROGRESS.get(None)
+    for key in keys if learned is not None else ():
+        learned.pop(key, None)
 
 
 def _where(learned: dict[str, Any]) -> str:
@@ -201,6 +211,7 @@ def _protocol_failure(message: str) -> tuple[str, str]:
     it); the reason says so, with the line, instead of a generic protocol error."""
     if "Receive buffer too long" in message:  # h11's words for a head over httpcore's limit
         return "http_protocol", "response head larger than 100 KiB"
+    message = readable(message)  # h11 quotes the bytes as a Python repr
     if message.startswith("illegal header line"):
         line = message.partition(":")[2].strip()
         return "http_malformed_header", f"malformed header line refused: {line}"[:300]

@@ -23,6 +23,7 @@ from httpx._utils import get_environment_proxies  # the rules trust_env applies
 from monitor.model import ProbeFailure
 from monitor.probers._base import ProbeContext, failure_from_exception, note
 from monitor.probers.codings import BodyDecoder
+from monitor.probers.resolving import ResolvingBackend
 from monitor.probers.tlsinfo import PeerChain, peer_chain
 
 __all__ = ["DEFAULT_USER_AGENT", "MAX_HEAD_BYTES", "Response", "get", "open_client"]
@@ -56,26 +57,33 @@ class Response:
 
 def open_client(ctx: ProbeContext, headers: httpx.Headers, proxy: str | None) -> Any:
     """A client for one probe. Without `proxy`, HTTP_PROXY/HTTPS_PROXY/NO_PROXY apply.
-    Timeouts are the probe's as a whole (`guarded`), not per read."""
+    Timeouts are the probe's as a whole (`guarded`), not per read. With
+    `defaults.resolver`, host names (the proxy's too) are resolved by `ctx.resolver`."""
     mounts = None
     if proxy is None:
         mounts = {
-            pattern: httpx.AsyncHTTPTransport(verify=ctx.ssl_context, proxy=url, limits=_NO_REUSE)
-            if url
-            else None
+            pattern: _transport(ctx, url) if url else None
             for pattern, url in _environment_proxies(_proxy_environment()).items()
         }
     return httpx.AsyncClient(
-        verify=ctx.ssl_context,
-        proxy=proxy,
+        headers=headers,
+        transport=_transport(ctx, proxy),
         mounts=mounts,
         trust_env=False,
-        headers=headers,
         timeout=None,
         follow_redirects=False,
-        limits=_NO_REUSE,
         event_hooks={"response": [_take_locations]},
     )
+
+
+def _transport(ctx: ProbeContext, proxy: str | None) -> httpx.AsyncHTTPTransport:
+    transport = httpx.AsyncHTTPTransport(verify=ctx.ssl_context, proxy=proxy, limits=_NO_REUSE)
+    if ctx.defaults.resolver is not None:
+        # httpx takes no network backend; its pool (plain or proxy) reads this one at
+        # every connection it opens.
+        backend = ResolvingBackend(ctx.resolver, ctx.defaults.timeout)
+        transport._pool._network_backend = backend  # type: ignore[union-attr]
+    return transport
 
 
 _PROXY_VARIABLES = (

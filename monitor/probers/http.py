@@ -25,6 +25,8 @@ from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers import hop
 from monitor.probers._base import ProbeContext, guarded, note
 from monitor.probers._settings import merged_headers, request_proxy
+from monitor.probers.resolving import resolve_host
+from monitor.redact import mask_password
 
 __all__ = ["Page", "fetch", "probe_http"]
 
@@ -69,7 +71,7 @@ async def fetch(
     async with hop.open_client(ctx, merged, request_proxy(ctx, proxy)) as client:
         seen = {(url, _cookies(client))}
         for count in range(max_redirects + 1):
-            note(redirects=count, url=url[:300])
+            note(redirects=count, url=mask_password(url)[:300])
             if count:
                 await _refuse_inward(origin, url, ctx)
             answer = await hop.get(client, httpx.URL(url), max_body_bytes, mode)
@@ -80,7 +82,9 @@ async def fetch(
             # site that sets a session cookie and redirects to itself is not looping.
             visit = (url, _cookies(client))
             if visit in seen:
-                raise ProbeFailure("redirect_loop", f"redirect loop back to {url[:200]}")
+                raise ProbeFailure(
+                    "redirect_loop", f"redirect loop back to {mask_password(url)[:200]}"
+                )
             seen.add(visit)
     raise ProbeFailure("too_many_redirects", f"more than {max_redirects} redirects")
 
@@ -107,23 +111,31 @@ def _without_trailing_dot(url: str) -> str:
 async def _refuse_inward(origin: str | None, url: str, ctx: ProbeContext) -> None:
     """A redirect may lead into our own network only if the target itself lives there (or
     the registry allows it): a hostile site must not turn the monitor against it."""
-    if ctx.defaults.allow_private_redirects or await is_internal_host(origin):
+    if ctx.defaults.allow_private_redirects or await is_internal_host(origin, ctx):
         return
-    if await is_internal_host(urlsplit(url).hostname):
+    if await is_internal_host(urlsplit(url).hostname, ctx):
         raise ProbeFailure(
-            "redirect_private", f"redirect into a private or local address: {url[:200]}"
+            "redirect_private",
+            f"redirect into a private or local address: {mask_password(url)[:200]}",
         )
 
 
-async def is_internal_host(host: str | None) -> bool:
+async def is_internal_host(host: str | None, ctx: ProbeContext | None = None) -> bool:
     """True when `host` is, or resolves to, a loopback, private, link-local (cloud metadata),
     reserved or unspecified address. A name that does not resolve is not internal: the
-    request itself will fail with the DNS reason."""
+    request itself will fail with the DNS reason. With `defaults.resolver` in `ctx`, the
+    name is resolved there, as the request will resolve it."""
     if not host:
         return False
     try:
         addresses = {ipaddress.ip_address(host.strip("[]"))}
     except ValueError:
+        if ctx is not None and ctx.defaults.resolver is not None:
+            try:
+                found = await resolve_host(ctx.resolver, host, ctx.defaults.timeout)
+            except ProbeFailure:
+                return False
+            return any(_internal(ipaddress.ip_address(a)) for a in found)
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, None)
         except OSError:
@@ -204,7 +216,7 @@ def _body_mode(expect: Any) -> str:
 def _page_details(page: Page) -> dict[str, Any]:
     details: dict[str, Any] = {
         "status_code": page.status,
-        "final_url": page.url,
+        "final_url": mask_password(page.url),
         "redirects": page.redirects,
         "body_bytes": page.body_bytes,
         "phases": page.phases,

@@ -14,7 +14,7 @@ import dns.resolver
 
 from monitor.config import EmailChannel
 from monitor.model import ProbeFailure, ProbeResult
-from monitor.probers._base import ProbeContext, guarded
+from monitor.probers._base import ProbeContext, forget, guarded, note
 
 __all__ = ["MailHost", "mail_hosts", "mx_details", "probe_mx"]
 
@@ -28,6 +28,17 @@ class MailHost:
 
 async def mail_hosts(domain: str, ctx: ProbeContext) -> list[MailHost]:
     """MX hosts of `domain` by preference, with addresses; `ProbeFailure` when unusable."""
+    note(phase="dns")  # the guard's timeout, if it comes first, is a DNS timeout too
+    try:
+        hosts = await _mail_hosts(domain, ctx)
+    except ProbeFailure:
+        forget("phase")
+        raise
+    forget("phase")  # not on cancellation: the guard reads it
+    return hosts
+
+
+async def _mail_hosts(domain: str, ctx: ProbeContext) -> list[MailHost]:
     answer = await _query(ctx, domain, "MX")
     records = sorted(answer, key=lambda r: (r.preference, str(r.exchange)))
     if any(r.exchange == dns.name.root for r in records):

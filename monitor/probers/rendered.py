@@ -18,6 +18,7 @@ from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers._base import ProbeContext, failure_from_exception
 from monitor.probers._settings import proxy_for, request_headers
 from monitor.probers.http import latency_or_certificate_failure
+from monitor.redact import mask_password
 
 __all__ = ["probe_rendered_page", "scan_rendered_source"]
 
@@ -106,7 +107,7 @@ def _details(rendered: Rendered) -> dict:
     details: dict = {
         "rendered": True,
         "status_code": rendered.status,
-        "final_url": rendered.url,
+        "final_url": mask_password(rendered.url),
         "redirects": rendered.redirects,
         "body_bytes": len(rendered.html),
         "render_seconds": round(rendered.elapsed, 6),
