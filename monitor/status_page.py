@@ -157,6 +157,7 @@ def render_snapshot(
     return _ENV.get_template("status.html").render(
         organisations=organisations,
         findings=snap.findings,
+        sources=sum(len(o.sources) for o in snap.registry.organizations),
         refresh=refresh_seconds,
         generated=datetime.datetime.now(tz).strftime("%Y-%m-%d %H:%M %Z"),
         timezone=timezone,

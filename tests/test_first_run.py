@@ -159,3 +159,16 @@ def test_history_command_shows_times_in_the_registry_zone_when_listing(
     history.close()  # 2025-11-29 12:00:00 UTC
     assert main(["history", "--config", str(config), "--since", "3650d"]) == 0
     assert "2025-11-29 15:00:00+0300" in capsys.readouterr().out
+
+
+def test_drift_box_says_no_page_is_watched_when_the_registry_has_no_sources():
+    """With no sources nothing was compared: the page must not claim every page matches."""
+    html = render_status_page(State(registry_with([SITE, CHAT], [], interval="60s")), None)
+    assert "No official page is watched" in html
+    assert "Every official page matches the registry." not in html
+
+
+def test_drift_box_says_pages_match_when_sources_show_no_finding():
+    """With sources and no finding the page says they match."""
+    html = render_status_page(starting_state(), None)
+    assert "Every official page matches the registry." in html
