@@ -137,11 +137,13 @@ def dns_zone() -> DnsZone:
             "glue.test": [(10, MAIL_HOST)],
             "fallback.test": [(10, "dead.mail.test"), (20, MAIL_HOST)],
             "v6only.test": [(10, "v6.mail.test")],
+            "dual.test": [(10, "dual.mail.test")],
             "xn--e1afmkfd.test": [(10, MAIL_HOST)],  # пример.test
         },
-        aaaa={"v6.mail.test": ["::1"]},
+        aaaa={"v6.mail.test": ["::1"], "dual.mail.test": ["::1"]},
         a={
             "dead.mail.test": ["127.0.0.2"],  # nothing listens there: connection refused
+            "dual.mail.test": ["127.0.0.1"],
             MAIL_HOST: ["127.0.0.1"],
             "backup.mail.test": ["127.0.0.1"],
             "nomx.test": ["127.0.0.1"],

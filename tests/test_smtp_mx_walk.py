@@ -174,3 +174,17 @@ def test_validate_refuses_mail_domain_when_it_is_not_valid_idna2008(
     )
     assert main(["validate", "--config", str(path)]) == 2
     assert "is not a valid host name" in capsys.readouterr().err
+
+
+def test_ipv4_address_answers_when_ipv6_address_of_same_host_refuses(
+    smtp_server: int, dns_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """A host with a dead IPv6 address and a working IPv4 one is up: both are tried
+    (IPv6 first, as Happy Eyeballs orders them)."""
+    result = check_email(tmp_path, capsys, dns_port, "dual.test", smtp_server)
+    assert result["success"], result
+    assert (result["details"]["smtp_host"], result["details"]["smtp_address"]) == (
+        "dual.mail.test",
+        "127.0.0.1",
+    )
+    assert result["details"]["smtp_attempts"] == []
