@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import math
 
 import pytest
 from conftest import registry_with
@@ -227,6 +228,38 @@ def test_channel_labels_follow_reload_when_channel_definition_changes():
     state.record_channel(("acme", "site"), OK)
     assert value(metrics, "contact_probe_success", SITE_LABELS) is None
     assert value(metrics, "contact_probe_success", {**SITE_LABELS, "service": "sellers"}) == 1
+
+
+def test_status_series_follow_reload_when_a_channel_becomes_deprecated():
+    """Lines that depend on the definition alone are rendered anew when a reload changes it,
+    although the channel's probe state did not change."""
+    state = state_with(SITE)
+    metrics = MonitorMetrics(state)
+    state.record_channel(("acme", "site"), OK)
+    assert value(metrics, "contact_channel_deprecated", SITE_LABELS) == 0
+    state.set_registry(registry_with([{**SITE, "status": "deprecated"}], [SOURCE]))
+    assert value(metrics, "contact_channel_deprecated", SITE_LABELS) == 1
+    info = {**SITE_LABELS, "status": "deprecated", "contact": "https://acme.test/"}
+    assert value(metrics, "contact_channel_info", info) == 1
+
+
+@pytest.mark.parametrize("measured", [float("inf"), float("-inf"), 1.764e9, 0.1 + 0.2, 7])
+def test_sample_value_reads_back_exactly_when_it_is_large_odd_or_infinite(measured: float):
+    """Values are written in a form the exposition parsers read back to the same float."""
+    state = state_with(SITE)
+    metrics = MonitorMetrics(state)
+    state.record_channel(("acme", "site"), ProbeResult(True, duration_seconds=measured))
+    assert value(metrics, "contact_probe_duration_seconds", SITE_LABELS) == measured
+
+
+def test_sample_value_is_nan_when_a_prober_reports_nan():
+    """NaN is spelt as the exposition format wants it, not as Python's repr does."""
+    state = state_with(SITE)
+    metrics = MonitorMetrics(state)
+    state.record_channel(("acme", "site"), ProbeResult(True, duration_seconds=float("nan")))
+    got = value(metrics, "contact_probe_duration_seconds", SITE_LABELS)
+    assert got is not None
+    assert math.isnan(got)
 
 
 def test_same_samples_when_scraped_as_openmetrics_or_text():
