@@ -12,9 +12,10 @@ where a sum of RSS would count the shared libraries in every process (about 2.5 
 too much).
 
 A page whose own host is public may not make the browser fetch loopback, private or
-link-local addresses (the rule `redirect_private` applies to the HTTP prober's redirects):
-such requests are aborted and listed in the result's `blocked_requests`; a main document
-redirected there fails with `redirect_private`.
+link-local addresses, and no page but one served from link-local may make it fetch a
+link-local address (cloud metadata); the same rule, `redirect_private`, applies to the HTTP
+prober's redirects: such requests are aborted and listed in the result's
+`blocked_requests`; a main document redirected there fails with `redirect_private`.
 
 A failed check keeps a PNG screenshot of what the page showed (`ScreenshotStore`, newest
 `defaults.browser.screenshots` kept) that the API and the status page link to.
@@ -352,8 +353,7 @@ class BrowserPool:
                 )
                 page = opened.page = await opened.context.new_page()
                 page.on("crash", lambda _page: setattr(trace, "crashed", True))
-                if options.guard:
-                    await _install_guard(page, url, trace)
+                await _install_guard(page, url, trace, options.guard)
                 deadline = started + options.budget
                 rendered = await _load(page, url, deadline, trace, options.max_bytes)
             return judge(rendered)
@@ -603,22 +603,28 @@ def _context_options(headers: dict[str, str], proxy: str | None) -> dict[str, An
     return options
 
 
-async def _install_guard(page: Any, url: str, trace: _Trace) -> None:
-    """Abort the page's requests to internal addresses when the page's own host is public.
+async def _install_guard(page: Any, url: str, trace: _Trace, refuse_private: bool) -> None:
+    """Abort the page's requests that would turn the browser against our own network: to
+    link-local addresses (cloud metadata, 169.254.169.254) unless the page's own host is
+    link-local, and, with `refuse_private` and a page whose own host is public, to loopback,
+    private and reserved ones too.
 
     Chromium's Fetch domain (CDP) pauses every request, redirect hops included (Playwright's
     `route` does not see a redirect's next hop); WebSockets go through `route_web_socket`.
     """
-    from monitor.probers.http import is_internal_host
+    from monitor.probers.http import is_internal_host, is_link_local_host
 
-    if await is_internal_host(urlsplit(url).hostname):
-        return  # the target itself lives inside: its neighbours are fair game
+    page_host = urlsplit(url).hostname
+    if await is_link_local_host(page_host):
+        return  # a page served from link-local: its neighbours are fair game
+    inside = not refuse_private or await is_internal_host(page_host)
+    judge = is_link_local_host if inside else is_internal_host
     verdicts: dict[str, bool] = {}
 
     async def internal(target: str) -> bool:
         host = urlsplit(target).hostname or ""
         if host not in verdicts:
-            verdicts[host] = await is_internal_host(host)
+            verdicts[host] = await judge(host)
         return verdicts[host]
 
     session = await page.context.new_cdp_session(page)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import errno
+import ipaddress
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -29,6 +32,49 @@ from monitor.probers import ProbeContext, probe_context
 
 MAIL_DOMAIN = "mail.test"
 MAIL_HOST = "mx.mail.test"
+
+
+def _off_loopback(address: object) -> str | None:
+    """The host of a connect() target that is not on this machine's loopback, or None."""
+    if not isinstance(address, tuple) or not address or not isinstance(address[0], str):
+        return None  # a Unix socket path, or something the socket itself will refuse
+    host = address[0].split("%")[0]
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return None if host == "localhost" else host
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return None if ip.is_loopback else host
+
+
+@pytest.fixture(autouse=True)
+def stay_on_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """Every test talks only to 127.0.0.0/8 and ::1: a connect() anywhere else (a redirect
+    followed into 169.254.169.254, say) is refused before a packet leaves, and fails the
+    test. Covers this process's sockets, asyncio's included; child processes (SIPp,
+    Chromium) are kept on loopback by their own configuration."""
+    attempts: list[str] = []
+    connect, connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def guard(address: object) -> None:
+        host = _off_loopback(address)
+        if host is not None:
+            attempts.append(host)
+            raise OSError(errno.ENETUNREACH, f"test guard: {host} is off loopback")
+
+    def guarded_connect(self: socket.socket, address: Any) -> None:
+        guard(address)
+        connect(self, address)
+
+    def guarded_connect_ex(self: socket.socket, address: Any) -> int:
+        guard(address)
+        return connect_ex(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded_connect_ex)
+    yield attempts
+    assert attempts == [], f"the test tried to leave loopback: {attempts}"
 
 
 @pytest.fixture(scope="session")

@@ -441,6 +441,40 @@ async def test_redirect_within_loopback_allowed_when_target_itself_is_local(
     )
 
 
+@pytest.mark.parametrize(
+    "metadata",
+    [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/latest/meta-data/",
+        "http://[fe80::1]/",
+    ],
+)
+async def test_redirect_into_link_local_refused_when_target_itself_is_local(
+    http_server: HttpServer, ctx: ProbeContext, metadata: str
+):
+    """A target on loopback may redirect within our network, but never to the link-local
+    range where cloud metadata services answer; nothing is sent there (the suite's
+    loopback guard would fail the test)."""
+    http_server.routes["/to-metadata"] = redirect(metadata)
+    result = await probe_http(web(http_server.url("/to-metadata")), ctx)
+    assert result.reason == "redirect_private", result
+    assert "link-local" in (result.message or "")
+
+
+async def test_redirect_into_link_local_refused_when_private_redirects_are_allowed(
+    http_server: HttpServer, tmp_path: Path
+):
+    """`allow_private_redirects` opens private and loopback addresses, not link-local."""
+    from monitor.config import Defaults
+    from monitor.probers import probe_context
+
+    http_server.routes["/to-metadata"] = redirect("http://169.254.169.254/latest/meta-data/")
+    defaults = Defaults.model_validate({"timeout": "2s", "allow_private_redirects": True})
+    async with probe_context(defaults, tmp_path) as allowing:
+        result = await probe_http(web(http_server.url("/to-metadata")), allowing)
+    assert result.reason == "redirect_private", result
+
+
 FIXED_CASES = {
     "accepts, never answers",
     "redirect loop",

@@ -271,6 +271,36 @@ def public_127_0_0_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(http_prober, "is_internal_host", public)
 
 
+@pytest.fixture
+def link_local_127_0_0_3(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The monitor is told 127.0.0.3 is link-local (as 169.254.169.254 is), so the rule is
+    tried without a packet leaving loopback."""
+    judge = http_prober.is_link_local_host
+
+    async def link_local(host: str | None, *context: Any) -> bool:
+        return True if host == "127.0.0.3" else await judge(host, *context)
+
+    monkeypatch.setattr(http_prober, "is_link_local_host", link_local)
+
+
+@pytest.mark.usefixtures("link_local_127_0_0_3")
+async def test_local_page_requests_to_link_local_are_blocked(
+    site: HttpServer, browser_ctx: ProbeContext
+):
+    """A page on loopback may load its neighbours, but neither its scripts nor a redirect
+    of its main document reach a link-local (cloud metadata) address."""
+    with HttpServer({"/latest/meta-data/": page("secret")}, bind="127.0.0.3") as metadata:
+        inward = metadata.url("/latest/meta-data/", "127.0.0.3")
+        site.routes["/fetching"] = page(f"<p>Local page</p><script>fetch('{inward}')</script>")
+        site.routes["/moved"] = redirect(inward)
+        fetching = await probe_channel(rendered_channel(site.url("/fetching")), browser_ctx)
+        moved = await probe_channel(rendered_channel(site.url("/moved")), browser_ctx)
+    assert fetching.success, fetching
+    assert fetching.details["blocked_requests"] == [inward]
+    assert moved.reason == "redirect_private", moved
+    assert metadata.requests == []
+
+
 @pytest.mark.usefixtures("public_127_0_0_2")
 async def test_public_page_requests_to_loopback_are_blocked(
     site: HttpServer, browser_ctx: ProbeContext

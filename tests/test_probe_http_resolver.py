@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import trustme
 from conftest import server_context
-from servers import DnsZone, ForwardProxy, HttpServer, free_port, page, running_dns
+from servers import DnsZone, ForwardProxy, HttpServer, free_port, page, redirect, running_dns
 
 from monitor.cli import main
 from monitor.config import Defaults
@@ -24,7 +24,12 @@ NAME = "acme-torg.ru"  # exists only in the test's DNS server
 @pytest.fixture
 def zone() -> DnsZone:
     return DnsZone(
-        a={NAME: ["127.0.0.1"], "proxy.acme-torg.ru": ["127.0.0.1"], "v4.acme-torg.ru": []},
+        a={
+            NAME: ["127.0.0.1"],
+            "proxy.acme-torg.ru": ["127.0.0.1"],
+            "v4.acme-torg.ru": [],
+            "metadata.acme-torg.ru": ["169.254.169.254"],
+        },
         aaaa={NAME: ["::1"]},  # nothing listens on ::1: the probe must go on to 127.0.0.1
         servfail={"broken.acme-torg.ru"},
         silent={"silent.acme-torg.ru"},
@@ -130,6 +135,17 @@ async def test_name_is_internal_when_registry_resolver_maps_it_to_loopback(dns: 
     async with probe_context(defaults, Path("/")) as ctx:
         assert await is_internal_host(NAME, ctx)
         assert not await is_internal_host("missing.acme-torg.ru", ctx)
+
+
+def test_redirect_refused_when_a_name_resolves_to_link_local(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dns: int
+):
+    """A redirect to a name the registry's resolver maps to 169.254.169.254 is refused before
+    any connection, although the target itself is on loopback."""
+    target = f"http://metadata.acme-torg.ru:{free_port()}/latest/meta-data/"
+    with HttpServer({"/to-metadata": redirect(target)}) as server:
+        result = _check(tmp_path, capsys, _web(server.url("/to-metadata")), dns)
+    assert (result["success"], result["reason"]) == (False, "redirect_private"), result
 
 
 def test_proxy_host_is_resolved_by_registry_resolver_when_proxy_is_named(

@@ -23,6 +23,7 @@ from monitor.model import ProbeResult
 from monitor.probers import ProbeContext, probe_channel, probe_context, probers_for
 
 SEEN_HEADERS: list[dict[str, str]] = []
+SEEN_PATHS: list[str] = []
 
 
 async def handler(ws: ServerConnection) -> None:
@@ -50,6 +51,11 @@ async def handler(ws: ServerConnection) -> None:
 
 def process_request(ws: ServerConnection, request: Request) -> Response | None:
     SEEN_HEADERS.append({k.lower(): v for k, v in request.headers.raw_items()})
+    SEEN_PATHS.append(request.path)
+    if request.path.startswith("/moved"):  # the chat moved; its handshake redirects
+        response = ws.respond(HTTPStatus.FOUND, "")
+        response.headers["Location"] = request.path.removeprefix("/moved") or "/echo"
+        return response
     if request.path == "/forbidden":
         return ws.respond(HTTPStatus.FORBIDDEN, "no chat for you\n")
     if request.path == "/plain-page":  # a web server that ignores the Upgrade header
@@ -178,6 +184,20 @@ async def test_refused_upgrade_fails_ws_handshake(
     result = await probe_channel(chat(backend + path, **PING), ws_ctx)
     report(hardening_report, backend, f"upgrade answered {status}", "ws_handshake", result)
     assert (result.reason, result.details["status_code"]) == ("ws_handshake", status)
+
+
+async def test_redirected_handshake_fails_ws_handshake_without_following(
+    backend: str, ws_ctx: ProbeContext
+):
+    """Browsers fail a WebSocket whose handshake redirects: the probe reports the redirect
+    and its Location, and never opens the page it points to."""
+    SEEN_PATHS.clear()
+    result = await probe_channel(chat(backend + "/moved/echo", **PING), ws_ctx)
+    assert result.reason == "ws_handshake", result
+    assert result.details["status_code"] == 302
+    assert "/echo" in result.message
+    assert "browsers do not follow" in result.message
+    assert SEEN_PATHS == ["/moved/echo"]
 
 
 async def test_non_http_answer_fails_ws_handshake(ws_ctx: ProbeContext, raw_server: Any):

@@ -110,10 +110,18 @@ def _without_trailing_dot(url: str) -> str:
 
 async def _refuse_inward(origin: str | None, url: str, ctx: ProbeContext) -> None:
     """A redirect may lead into our own network only if the target itself lives there (or
-    the registry allows it): a hostile site must not turn the monitor against it."""
+    the registry allows it): a hostile site must not turn the monitor against it. The
+    link-local range, where cloud metadata services answer (169.254.169.254), is refused
+    whatever the origin, unless the origin itself is link-local."""
+    target = urlsplit(url).hostname
+    if await is_link_local_host(target, ctx) and not await is_link_local_host(origin, ctx):
+        raise ProbeFailure(
+            "redirect_private",
+            f"redirect into a link-local (cloud metadata) address: {mask_password(url)[:200]}",
+        )
     if ctx.defaults.allow_private_redirects or await is_internal_host(origin, ctx):
         return
-    if await is_internal_host(urlsplit(url).hostname, ctx):
+    if await is_internal_host(target, ctx):
         raise ProbeFailure(
             "redirect_private",
             f"redirect into a private or local address: {mask_password(url)[:200]}",
@@ -125,28 +133,50 @@ async def is_internal_host(host: str | None, ctx: ProbeContext | None = None) ->
     reserved or unspecified address. A name that does not resolve is not internal: the
     request itself will fail with the DNS reason. With `defaults.resolver` in `ctx`, the
     name is resolved there, as the request will resolve it."""
+    return any(_internal(a) for a in await _addresses(host, ctx))
+
+
+async def is_link_local_host(host: str | None, ctx: ProbeContext | None = None) -> bool:
+    """True when `host` is, or resolves to, a link-local address: 169.254.0.0/16 (RFC 3927,
+    where cloud metadata services answer) or fe80::/10 (RFC 4291 §2.5.6)."""
+    return any(_plain(a).is_link_local for a in await _addresses(host, ctx))
+
+
+async def _addresses(
+    host: str | None, ctx: ProbeContext | None
+) -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    """The addresses `host` is or resolves to (as the request will resolve it); none for a
+    name that does not resolve."""
     if not host:
-        return False
+        return set()
     try:
-        addresses = {ipaddress.ip_address(host.strip("[]"))}
+        return {ipaddress.ip_address(host.strip("[]"))}
     except ValueError:
-        if ctx is not None and ctx.defaults.resolver is not None:
-            try:
-                found = await resolve_host(ctx.resolver, host, ctx.defaults.timeout)
-            except ProbeFailure:
-                return False
-            return any(_internal(ipaddress.ip_address(a)) for a in found)
+        pass
+    if ctx is not None and ctx.defaults.resolver is not None:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
-        except OSError:
-            return False
-        addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
-    return any(_internal(a) for a in addresses)
+            found = await resolve_host(ctx.resolver, host, ctx.defaults.timeout)
+        except ProbeFailure:
+            return set()
+        return {ipaddress.ip_address(a) for a in found}
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+    except OSError:
+        return set()
+    return {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
+
+
+def _plain(
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An IPv4-mapped IPv6 address (::ffff:169.254.169.254) as the IPv4 address it is."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
 
 
 def _internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
+    address = _plain(address)
     return (
         address.is_private
         or address.is_loopback

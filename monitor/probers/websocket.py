@@ -4,7 +4,8 @@ The handshake (RFC 6455 §4) must answer 101 and, when `expect.subprotocol` is s
 that subprotocol; `wss://` is checked as HTTPS is (the shared SSL context, certificate
 expiry, `cert_min_days`). Then, optionally, `expect.send` is sent and a message matching
 `expect.receive_regex` must arrive within the timeout. The `websockets` library does the
-framing. Reasons: `ws_handshake` (refused upgrade: the status is kept), `ws_no_reply`,
+framing. Reasons: `ws_handshake` (refused upgrade: the status is kept; a redirect is not
+followed, as browsers do not follow it), `ws_no_reply`,
 `ws_mismatch` (messages came, none matched), `ws_closed` (the server closed or dropped the
 connection; the close code is kept, 1006 for a drop without a close frame).
 """
@@ -29,6 +30,7 @@ from monitor.config import WebChannel
 from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers._base import ProbeContext, guarded
 from monitor.probers._settings import proxy_for, request_headers
+from monitor.redact import mask_password
 
 __all__ = ["probe_websocket"]
 
@@ -54,15 +56,36 @@ async def probe_websocket(channel: WebChannel, ctx: ProbeContext) -> ProbeResult
             if expect.receive_regex is not None:
                 details["reply"] = await _expected_reply(ws, expect.receive_regex, deadline)
     except InvalidStatus as exc:
-        status = exc.response.status_code
-        raise ProbeFailure(
-            "ws_handshake", f"upgrade refused with HTTP {status}", status_code=status, **details
-        ) from None
+        raise _refused(exc, details) from None
     except InvalidHandshake as exc:
         raise ProbeFailure("ws_handshake", f"invalid handshake: {exc}"[:300], **details) from None
     except ConnectionClosed as exc:
         raise _closed(exc, details) from None
     return ProbeResult(True, details=details)
+
+
+def _refused(exc: InvalidStatus, details: dict[str, Any]) -> ProbeFailure:
+    """The handshake answered with something other than 101. A redirect is not followed:
+    browsers fail a WebSocket whose handshake redirects (WHATWG Fetch, "obtain a WebSocket
+    connection"), so the chat it serves is down for users, and a redirect must not lead the
+    monitor into our own network."""
+    status = exc.response.status_code
+    location = exc.response.headers.get("Location")
+    if 300 <= status < 400 and location:
+        message = f"handshake redirected (HTTP {status}) to {mask_password(location)[:200]}; "
+        message += "browsers do not follow a WebSocket redirect"
+        return ProbeFailure("ws_handshake", message, status_code=status, **details)
+    return ProbeFailure(
+        "ws_handshake", f"upgrade refused with HTTP {status}", status_code=status, **details
+    )
+
+
+class _WithoutRedirects(connect):
+    """websockets' `connect`, which follows up to 10 redirects by default, made to follow
+    none, as browsers do."""
+
+    def process_redirect(self, exc: Exception) -> Exception:
+        return exc
 
 
 def _connect(channel: WebChannel, ctx: ProbeContext) -> connect:
@@ -85,7 +108,7 @@ def _connect(channel: WebChannel, ctx: ProbeContext) -> connect:
     proxy = proxy_for(channel, ctx)
     if proxy:
         options["proxy"] = proxy
-    return connect(channel.url, **options)
+    return _WithoutRedirects(channel.url, **options)
 
 
 def _handshake_details(ws: ClientConnection, elapsed: float) -> dict[str, Any]:
