@@ -140,7 +140,10 @@ class HoursWindow(StrictModel):
     @model_validator(mode="after")
     def _from_before_to(self) -> HoursWindow:
         if clock_minutes(self.from_) >= clock_minutes(self.to):
-            raise ValueError(f"'from' {self.from_} must be before 'to' {self.to}")
+            raise ValueError(
+                f"'from' {self.from_} must be before 'to' {self.to}: hours past midnight are "
+                f"two windows, {self.from_}-24:00 and 00:00-{self.to} on the next days"
+            )
         return self
 
 

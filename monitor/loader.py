@@ -92,12 +92,17 @@ def registry_base(path: str | Path) -> Path:
 
 
 def registry_files(path: str | Path) -> list[Path]:
-    """The files of the registry at `path`: itself, or a directory's `*.yaml` sorted by name
-    (hidden files, such as editors' swap files, left out)."""
+    """The files of the registry at `path`: itself, or a directory's `*.yaml` and `*.yml`
+    sorted by name (hidden files, such as editors' swap files, left out): a maintainer's
+    `acme.yml` is never silently left unmonitored."""
     path = Path(path)
     if not path.is_dir():
         return [path]
-    return sorted(p for p in path.glob("*.yaml") if p.is_file() and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in path.iterdir()
+        if p.suffix in (".yaml", ".yml") and p.is_file() and not p.name.startswith(".")
+    )
 
 
 def registry_stamp(path: str | Path) -> tuple[Any, ...]:
@@ -131,7 +136,9 @@ def check_registry(path: str | Path) -> tuple[Registry, list[ConfigIssue]]:
     issues: list[ConfigIssue] = []
     files = registry_files(path)
     if directory and not files:
-        raise RegistryInvalid([ConfigIssue(str(path), None, "", "no *.yaml files in directory")])
+        raise RegistryInvalid(
+            [ConfigIssue(str(path), None, "", "no *.yaml or *.yml files in directory")]
+        )
     for file in files:
         try:
             docs.append(_read_doc(file))

@@ -85,17 +85,35 @@ def check_table(round_: Round) -> str:
         for r in round_.results
     ]
     out = table(("ORG", "CHANNEL", "KIND", "STATUS", "RESULT", "REASON", "TIME", "MESSAGE"), rows)
-    up = sum(r.result.success is True for r in round_.results)
-    unmeasured = sum(r.result.success is None for r in round_.results)
-    out += f"\n\n{up}/{len(round_.results) - unmeasured} channels up"
-    if unmeasured:
-        out += f" ({unmeasured} not measured: phone lines not dialled, skipped calls, pushes)"
+    out += "\n\n" + _summary(round_.results)
     planned = sum(r.in_maintenance for r in round_.results)
     if planned:
         out += f"; {planned} in maintenance (failures there are planned work)"
     if round_.scans:
         read = sum(scan.success for scan in round_.scans.values())  # a failed scan read nothing
         out += f"; {read} of {len(round_.scans)} sources read\n\n" + findings_table(round_.findings)
+    return out
+
+
+def _summary(results: Sequence[ChannelResult]) -> str:
+    """`2/3 channels up`, with what measured nothing and the switched-off lines that were
+    dialled counted apart: a deprecated line refusing a call is healthy, not "up"."""
+    unmeasured: list[ChannelResult] = []
+    switched_off: list[ChannelResult] = []
+    counted: list[ChannelResult] = []
+    for r in results:
+        if r.result.success is None:
+            unmeasured.append(r)
+        elif line_note(r.channel, r.result):
+            switched_off.append(r)
+        else:
+            counted.append(r)
+    out = f"{sum(r.result.success is True for r in counted)}/{len(counted)} channels up"
+    if unmeasured:
+        out += f" ({len(unmeasured)} not measured: phone lines not dialled, skipped calls, pushes)"
+    if switched_off:
+        refused = sum(r.result.success is True for r in switched_off)
+        out += f"; {refused} of {len(switched_off)} switched-off lines refuse calls as expected"
     return out
 
 
@@ -114,6 +132,11 @@ def _measured_word(item: ChannelResult, shown_on: list[str]) -> str:
         return note
     if item.result.success is None:
         return f"not measured ({item.result.reason})" if item.result.reason else "not measured"
+    if note is not None:  # a switched-off line that was dialled: refusing is its health
+        code = item.result.details.get("sip_status_code")
+        answer = f" (SIP {code})" if code else ""
+        verdict = "refused as expected" if item.result.success else "STILL REACHABLE"
+        return f"{note} · {verdict}{answer}"
     return "up" if item.result.success else "DOWN"
 
 

@@ -47,7 +47,8 @@ EXPECTED_ERRORS = {
     ],
     "invalid-hours-order.yaml": [
         ":11: organizations[acme].channels[hotline].hours[0]: "
-        "'from' 18:00 must be before 'to' 09:00"
+        "'from' 18:00 must be before 'to' 09:00: hours past midnight are two windows, "
+        "18:00-24:00 and 00:00-09:00 on the next days"
     ],
     "invalid-id.yaml": [
         ":8: organizations[acme].channels[0].id: an id is 1-63 lower-case letters, digits, "

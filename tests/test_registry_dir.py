@@ -50,6 +50,17 @@ def test_files_merged_in_name_order_when_config_is_a_directory(tmp_path: Path):
     assert registry.defaults.region == "RU"
 
 
+def test_yml_files_read_too_when_a_maintainer_names_them_so(tmp_path: Path):
+    """`bank.yml` beside `marketplace.yaml` is part of the registry, never silently left out."""
+    folder = registry_dir(tmp_path, marketplace=MARKETPLACE)
+    (folder / "bank.yml").write_text(BANK)
+    registry = load_registry(folder)
+    assert [org.id for org in registry.organizations] == ["ozon-bank", "ozon"]
+    before = registry_stamp(folder)
+    (folder / "bank.yml").write_text(BANK.replace("555-89-82", "555-89-83"))
+    assert registry_stamp(folder) != before
+
+
 def test_errors_of_two_files_reported_together_when_both_are_broken(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ):
@@ -101,7 +112,9 @@ def test_error_when_directory_has_no_registry_files(tmp_path: Path):
     folder = registry_dir(tmp_path)
     with pytest.raises(RegistryInvalid) as raised:
         load_registry(folder)
-    assert [str(i) for i in raised.value.issues] == [f"{folder}: no *.yaml files in directory"]
+    assert [str(i) for i in raised.value.issues] == [
+        f"{folder}: no *.yaml or *.yml files in directory"
+    ]
 
 
 def test_stamp_changes_when_a_file_is_added_changed_or_removed(tmp_path: Path):

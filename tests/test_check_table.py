@@ -1,0 +1,44 @@
+"""`check`'s table and summary line: every word names what was measured."""
+
+from __future__ import annotations
+
+from monitor.config import PhoneChannel, WebChannel
+from monitor.model import ProbeResult
+from monitor.report import check_table
+from monitor.rounds import ChannelResult, Round
+
+SITE = WebChannel(id="site", kind="web", url="https://acme.test/")
+OLD_LINE = PhoneChannel(
+    id="old-hotline", kind="phone", phone="8 800 234-70-00", status="deprecated", check="sip"
+)
+HOTLINE = PhoneChannel(id="hotline", kind="phone", phone="8 800 555-89-82")
+
+
+def table_for(*results: tuple[object, ProbeResult]) -> str:
+    return check_table(Round([ChannelResult("acme", c, r) for c, r in results]))  # type: ignore[arg-type]
+
+
+def test_switched_off_line_not_called_up_when_it_refuses_the_test_call():
+    """A deprecated line answering 404 is healthy, but it is not "up": it reads as switched
+    off, refused as expected, and is counted apart from the channels that are up."""
+    refused = ProbeResult(True, details={"sip_status_code": 404})
+    out = table_for((SITE, ProbeResult(True)), (OLD_LINE, refused))
+    row = next(line for line in out.splitlines() if "old-hotline" in line)
+    assert "switched off · must not be published · refused as expected (SIP 404)" in row
+    assert " up " not in row
+    assert "1/1 channels up; 1 of 1 switched-off lines refuse calls as expected" in out
+
+
+def test_switched_off_line_still_reachable_when_it_rings():
+    """A deprecated line that rings is said to be still reachable, and not counted as up."""
+    rings = ProbeResult(False, "deprecated_reachable", details={"sip_status_code": 180})
+    out = table_for((OLD_LINE, rings))
+    assert "STILL REACHABLE (SIP 180)" in out
+    assert "0/0 channels up; 0 of 1 switched-off lines refuse calls as expected" in out
+
+
+def test_numbering_check_counted_as_not_measured_when_nothing_was_dialled():
+    """A numbering check is neither up nor down in the summary."""
+    out = table_for((HOTLINE, ProbeResult(None, details={"number_valid": True})))
+    assert "number valid · not dialled" in out
+    assert "0/0 channels up (1 not measured" in out
