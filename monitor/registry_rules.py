@@ -4,11 +4,14 @@ the typed model rejected something else (every error in one run, not one round p
 Errors: unique ids (organisations across files too), `published_on`/`replaced_by` naming
 existing ids, numbers valid for their region, the CA file present, `interval` not shorter
 than `timeout`, `defaults` in one file at most. Warnings: one phone number or e-mail
-address on two channels, `replaced_by` on an active channel.
+address on two channels, `replaced_by` on an active channel, a secret's environment variable
+(`push.token_env`, `defaults.sip.auth.password_env`) not set.
 """
 
 from __future__ import annotations
 
+import os
+import re
 import ssl
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +20,7 @@ from typing import Any, Literal
 
 import phonenumbers
 
-from monitor.config import parse_duration
+from monitor.config import ENV_NAME, parse_duration
 from monitor.phones import canonical, e164
 
 __all__ = ["Problem", "Severity", "registry_problems"]
@@ -26,6 +29,7 @@ Key = tuple[str | int, ...]
 Severity = Literal["error", "warning"]  # a warning is printed, and the registry still loads
 _DEFAULT_REGION = "RU"
 _DEFAULT_INTERVAL, _DEFAULT_SOURCE_INTERVAL, _DEFAULT_TIMEOUT = 60.0, 1800.0, 10.0
+ENV_NAME_PATTERN = re.compile(ENV_NAME)
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,10 @@ def registry_problems(
 
 def _defaults_problems(doc: int, defaults: dict[str, Any], base: Path) -> list[Problem]:
     problems = []
+    variable = _map(_map(defaults.get("sip")).get("auth")).get("password_env")
+    key = ("defaults", "sip", "auth", "password_env")
+    consequence = "every test call fails with sip_auth_missing"
+    problems += [Problem(doc, *rest) for rest in _unset(variable, key, consequence)]
     ca_file = _map(defaults.get("tls")).get("ca_file")
     if isinstance(ca_file, str) and ca_file and not (base / ca_file).is_file():
         problems.append(Problem(doc, ("defaults", "tls", "ca_file"), f"no such file: {ca_file}"))
@@ -92,6 +100,14 @@ def _defaults_problems(doc: int, defaults: dict[str, Any], base: Path) -> list[P
             key = ("defaults", name if name in defaults else "timeout")
             problems.append(Problem(doc, key, _too_short(interval, timeout)))
     return problems
+
+
+def _unset(variable: Any, key: Key, consequence: str) -> Iterator[tuple[Any, ...]]:
+    """A warning when the environment variable that holds a secret is not set here (it is
+    read at use, so the daemon's environment may still differ from `validate`'s)."""
+    named = isinstance(variable, str) and ENV_NAME_PATTERN.match(variable)
+    if named and not os.environ.get(variable):
+        yield key, f"{variable} is not set in this environment: {consequence}", "warning"
 
 
 def _ca_problems(base: Path, name: str) -> list[str]:
@@ -174,6 +190,9 @@ def _org(org: dict[str, Any], at: Key, defaults: dict[str, Any]) -> Iterator[tup
         yield from _timing(channel, here, interval, timeout)
         if channel.get("check") == "sip" and not _map(defaults.get("sip")).get("trunk"):
             yield (*here, "check"), "check: sip needs defaults.sip.trunk"
+        if channel.get("check") == "push":
+            variable = _map(channel.get("push")).get("token_env")
+            yield from _unset(variable, (*here, "push", "token_env"), "every push is refused (401)")
         region = channel.get("region") or defaults.get("region") or _DEFAULT_REGION
         contact, problem = _contact(channel, region, "region" in channel)
         if problem:

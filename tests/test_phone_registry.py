@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.loader import RegistryInvalid, load_registry
+from monitor.loader import RegistryInvalid, check_registry, load_registry
 
 HEAD = "version: 1\n"
 SIP = (
@@ -101,3 +101,46 @@ def test_registry_loads_when_sip_and_push_are_configured(tmp_path: Path):
     a, b, c = registry.organizations[0].channels
     assert (a.sip.mode, b.sip.mode, c.push.expect_every) == ("call", "options", 900.0)
     assert registry.defaults.sip.max_calls_per_day == 48
+
+
+def test_warnings_name_secret_variables_when_they_are_not_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A push token or trunk password whose variable is unset here is a warning: the
+    registry loads, and the maintainer learns why pushes or calls would be refused."""
+    monkeypatch.delenv("CHAT_TOKEN", raising=False)
+    monkeypatch.delenv("SIP_PASSWORD", raising=False)
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        channels(
+            "{id: c, kind: chat, url: 'https://a.test/', check: push,"
+            " push: {token_env: CHAT_TOKEN}}",
+            defaults=SIP,
+        )
+    )
+    _, warnings = check_registry(path)
+    assert [(i.path, i.message) for i in warnings] == [
+        (
+            "defaults.sip.auth.password_env",
+            "SIP_PASSWORD is not set in this environment: every test call fails with "
+            "sip_auth_missing",
+        ),
+        (
+            "organizations[acme].channels[c].push.token_env",
+            "CHAT_TOKEN is not set in this environment: every push is refused (401)",
+        ),
+    ]
+
+
+def test_no_warning_when_secret_variables_are_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("CHAT_TOKEN", "s3cret")
+    monkeypatch.setenv("SIP_PASSWORD", "hunter2")
+    path = tmp_path / "r.yaml"
+    path.write_text(
+        channels(
+            "{id: c, kind: chat, url: 'https://a.test/', check: push,"
+            " push: {token_env: CHAT_TOKEN}}",
+            defaults=SIP,
+        )
+    )
+    assert check_registry(path)[1] == []
