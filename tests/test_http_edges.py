@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import socket
+import ssl
 import zlib
 from pathlib import Path
 
@@ -161,6 +162,57 @@ async def test_failed_result_when_peer_hangs_up_before_answering(
     )
     result = await probe_http(channel, plain_ctx)
     assert (result.success, result.reason) == (False, "http_protocol")
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (b"", "the server closed the connection without answering"),
+        (b"SSH-2.0-OpenSSH_9.2\r\n", 'without an HTTP status line: "SSH-2.0-OpenSSH_9.2\\r\\n"'),
+        (b"<html>hi</html>", 'without an HTTP status line: "<html>hi</html>"'),  # HTTP/0.9
+        (b"HTTP/1.1 200 OK\r\nServer: x", 'inside its response head: "HTTP/1.1 200 OK\\r\\nSe'),
+    ],
+    ids=["nothing", "ssh banner", "http/0.9 body", "half a head"],
+)
+async def test_message_says_what_came_when_answer_has_no_status_line(
+    raw_server, plain_ctx: ProbeContext, answer: bytes, message: str
+):
+    """A peer that answers without a status line and closes: the reason is http_protocol
+    and the message quotes what it sent, or says it sent nothing."""
+
+    def reply(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(answer)
+        conn.close()
+
+    server = raw_server(reply)
+    channel = WebChannel.model_validate(
+        {"id": "portal", "kind": "web", "url": f"http://127.0.0.1:{server.port}/"}
+    )
+    result = await probe_http(channel, plain_ctx)
+    assert result.reason == "http_protocol", result
+    assert message in (result.message or ""), result.message
+
+
+async def test_message_quotes_plain_text_when_tls_server_answers_without_status_line(
+    raw_server, tls_localhost: ssl.SSLContext, ca_file: Path
+):
+    """Over TLS the quoted bytes are the server's decrypted answer, not the handshake."""
+
+    def reply(conn: socket.socket) -> None:
+        with tls_localhost.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(4096)
+            tls.sendall(b"220 mail.acme.test ESMTP\r\n")
+
+    server = raw_server(reply)
+    channel = WebChannel.model_validate(
+        {"id": "portal", "kind": "web", "url": f"https://localhost:{server.port}/"}
+    )
+    defaults = Defaults.model_validate({"timeout": "2s", "tls": {"ca_file": str(ca_file)}})
+    async with probe_context(defaults, Path("/")) as ctx:
+        result = await probe_http(channel, ctx)
+    assert result.reason == "http_protocol", result
+    assert 'without an HTTP status line: "220 mail.acme.test ESMTP\\r\\n"' in result.message
 
 
 async def test_charset_from_header_when_page_is_windows_1251(

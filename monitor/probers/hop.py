@@ -17,14 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import httpcore
 import httpx
 from httpx._utils import get_environment_proxies  # the rules trust_env applies
 
 from monitor.model import ProbeFailure
 from monitor.probers._base import ProbeContext, failure_from_exception, note
 from monitor.probers.codings import BodyDecoder
+from monitor.probers.received import RecordingBackend, recording
 from monitor.probers.resolving import ResolvingBackend
 from monitor.probers.tlsinfo import PeerChain, peer_chain
+from monitor.wiretext import wire_text
 
 __all__ = ["DEFAULT_USER_AGENT", "MAX_HEAD_BYTES", "Response", "get", "open_client"]
 
@@ -78,11 +81,12 @@ def open_client(ctx: ProbeContext, headers: httpx.Headers, proxy: str | None) ->
 
 def _transport(ctx: ProbeContext, proxy: str | None) -> httpx.AsyncHTTPTransport:
     transport = httpx.AsyncHTTPTransport(verify=ctx.ssl_context, proxy=proxy, limits=_NO_REUSE)
+    backend: httpcore.AsyncNetworkBackend = httpcore.AnyIOBackend()
     if ctx.defaults.resolver is not None:
-        # httpx takes no network backend; its pool (plain or proxy) reads this one at
-        # every connection it opens.
         backend = ResolvingBackend(ctx.resolver, ctx.defaults.timeout)
-        transport._pool._network_backend = backend  # type: ignore[union-attr]
+    # httpx takes no network backend; its pool (plain or proxy) reads this one at every
+    # connection it opens.
+    transport._pool._network_backend = RecordingBackend(backend)  # type: ignore[union-attr]
     return transport
 
 
@@ -173,6 +177,7 @@ async def get(
     proxy's own failures; other transport errors propagate for the guard to classify.
     """
     trace = _Trace()
+    received = recording()
     try:
         async with client.stream("GET", url, extensions={"trace": trace}) as answer:
             _check_head(answer)
@@ -202,11 +207,25 @@ async def get(
             )
     except BaseException as exc:  # a timeout (cancellation) too: keep how far it got
         note(phases=trace.phases(time.perf_counter()))
+        if isinstance(exc, httpx.RemoteProtocolError) and _NO_RESPONSE in str(exc):
+            raise ProbeFailure("http_protocol", _no_status_line(bytes(received))) from None
         if trace.via_proxy(url) and isinstance(exc, httpx.ConnectError):
             reason, message = failure_from_exception(exc)
             if reason in ("connect_refused", "connect_failed", "connect_reset"):
                 raise ProbeFailure("proxy_refused", f"the proxy refused: {message}") from None
         raise
+
+
+_NO_RESPONSE = "without sending a response"  # httpcore's words for any answer without a head
+
+
+def _no_status_line(received: bytes) -> str:
+    """What the server did instead of answering with a status line (RFC 9112 §4)."""
+    if not received:
+        return "the server closed the connection without answering"
+    if received.startswith(b"HTTP/"):
+        return f"the server closed the connection inside its response head: {wire_text(received)}"
+    return f"the server answered without an HTTP status line: {wire_text(received)}"
 
 
 def _head_bytes(answer: httpx.Response) -> int:
