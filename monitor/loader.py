@@ -283,13 +283,14 @@ def _index_lines(root: yaml.Node | None, doc: _Doc) -> list[tuple[PathKey, int]]
     as something other than a string; alias bombs rejected. Returns the duplicate keys."""
     duplicates: list[tuple[PathKey, int]] = []
     budget = MAX_NODES
+    distinct: set[int] = set()  # a node met twice was reached through an alias
     stack: list[tuple[yaml.Node, PathKey]] = [(root, ())] if root is not None else []
     while stack:
         node, key = stack.pop()
         budget -= 1
+        distinct.add(id(node))
         if budget < 0:
-            message = f"document expands to more than {MAX_NODES} nodes (an alias bomb?)"
-            raise RegistryInvalid([ConfigIssue(doc.name, None, "", message)])
+            raise RegistryInvalid([ConfigIssue(doc.name, None, "", _too_many_nodes(distinct))])
         doc.lines.setdefault(key, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             seen: set[str] = set()
@@ -305,6 +306,17 @@ def _index_lines(root: yaml.Node | None, doc: _Doc) -> list[tuple[PathKey, int]]
         elif isinstance(node, yaml.ScalarNode) and not node.style and node.tag != _STR_TAG:
             doc.plain[key] = (node.value, node.tag)
     return sorted(duplicates, key=lambda item: item[1])
+
+
+def _too_many_nodes(distinct: set[int]) -> str:
+    """Why a document passed `MAX_NODES`: aliases repeating nodes ("billion laughs"), or a
+    file that is simply that large, which a registry directory splits."""
+    if len(distinct) < MAX_NODES:
+        return f"aliases expand the document to more than {MAX_NODES:,} nodes (an alias bomb)"
+    return (
+        f"the file has more than {MAX_NODES:,} YAML nodes: split it into several files "
+        "of a registry directory (--config DIR)"
+    )
 
 
 def format_path(key: PathKey, data: Any = None) -> str:

@@ -17,7 +17,9 @@ QUESTIONABLE = Path(__file__).parent / "testdata" / "registry-warn"  # valid, wi
 
 # file -> the exact lines `validate` prints, after the file name.
 EXPECTED_ERRORS = {
-    "invalid-alias-bomb.yaml": [": document expands to more than 200000 nodes (an alias bomb?)"],
+    "invalid-alias-bomb.yaml": [
+        ": aliases expand the document to more than 200,000 nodes (an alias bomb)"
+    ],
     "invalid-binary.yaml": [": file is binary, not YAML text"],
     "invalid-ca-file.yaml": [":3: defaults.tls.ca_file: no such file: missing-ca.pem"],
     "invalid-dangling-replacement.yaml": [
@@ -223,6 +225,19 @@ def test_shipped_registry_has_no_warnings_when_validated(capsys: pytest.CaptureF
     """The registry we ship is not questionable either."""
     assert main(["validate", "--config", str(SHIPPED)]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_large_file_told_to_split_when_it_has_too_many_nodes_without_aliases(tmp_path: Path):
+    """A file past the node cap with no alias in it is large, not hostile: the error says
+    so and how to split it, instead of suspecting an alias bomb."""
+    path = tmp_path / "big.yaml"
+    path.write_text("version: 1\nnotes: [" + "0," * 200_001 + "0]\n")
+    with pytest.raises(RegistryInvalid) as raised:
+        load_registry(path)
+    assert [i.message for i in raised.value.issues] == [
+        "the file has more than 200,000 YAML nodes: split it into several files of a "
+        "registry directory (--config DIR)"
+    ]
 
 
 def test_every_problem_reported_when_file_has_several(tmp_path: Path):
