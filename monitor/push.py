@@ -37,7 +37,7 @@ class PushBody(BaseModel):
     success: bool
     reason: Annotated[str, Field(pattern=r"^[a-z0-9_]{1,64}$")] | None = None
     message: Annotated[str, Field(max_length=500)] | None = None
-    duration_seconds: Annotated[float, Field(ge=0, le=86400)] | None = None
+    duration_seconds: Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False)] | None = None
     details: Annotated[dict[str, Any], Field(max_length=64)] = {}
 
 

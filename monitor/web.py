@@ -231,7 +231,9 @@ def create_app(
     async def incidents(
         org: str | None = None,
         channel: str | None = None,
-        since: float = Query(0.0, description="epoch seconds: incidents open at or after"),
+        since: float = Query(
+            0.0, description="epoch seconds: incidents open at or after", allow_inf_nan=False
+        ),
         limit: int = Query(100, ge=1, le=1000),
     ) -> list[IncidentOut]:
         readable = history_or_503()

@@ -158,6 +158,29 @@ async def test_422_names_the_field_when_body_breaks_the_schema(state: State, bod
     assert state.channels[("acme", "sellers-hotline")].result is None
 
 
+@pytest.mark.parametrize("number", [b"NaN", b"Infinity", b"1e999"])
+async def test_422_says_finite_when_duration_is_not_a_number(state: State, number: bytes):
+    """A NaN or infinite duration is refused as not finite, not as out of range."""
+    body = b'{"success": true, "duration_seconds": ' + number + b"}"
+    response = await post(state, "/api/v1/push/acme/sellers-hotline", body)
+    assert response.status_code == 422, response.text
+    assert (
+        response.json()["error"]
+        == "invalid push: duration_seconds: Input should be a finite number"
+    )
+
+
+@pytest.mark.parametrize("since", ["1e400", "nan", "-inf"])
+async def test_incidents_refuse_since_when_it_is_not_finite(state: State, since: str):
+    """`since` is epoch seconds: infinity or NaN is a 422, not an empty list."""
+    app = create_app(state, MonitorMetrics(state))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://monitor"
+    ) as client:
+        response = await client.get(f"/api/v1/incidents?since={since}")
+    assert response.status_code == 422, response.text
+
+
 def test_push_missing_when_heartbeat_is_late(state: State):
     """No push within expect_every (since start, then since the last push) is push_missing."""
     key = ("acme", "sellers-hotline")
