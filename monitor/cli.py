@@ -342,7 +342,7 @@ def _suggest(args: argparse.Namespace, registry: Registry, round_: Round) -> Non
     else:  # stdout stays a clean diff for `patch -p0`; the rest goes to stderr
         sys.stdout.write(data["diff"])
         for line in suggestion.unsettled:
-            print(f"not in the registry: {line}", file=sys.stderr)
+            print(f"unsettled: {line}", file=sys.stderr)
         if not suggestion.files:
             print("no registry change to suggest", file=sys.stderr)
         for file in data["written"]:

@@ -138,7 +138,7 @@ def test_nothing_suggested_when_only_the_page_must_change(
     out, err = capsys.readouterr()
     assert out == ""
     assert "no registry change to suggest" in err
-    assert "old-hotline: the deprecated +78002347000 is still shown" in err
+    assert "unsettled: acme/old-hotline: the deprecated +78002347000 is still shown" in err
     assert registry.read_text() == before
 
 
