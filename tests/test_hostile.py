@@ -363,8 +363,10 @@ async def test_source_scan_bounded_when_page_is_hostile(
 ):
     """Huge, broken, deep, digit-filled and non-UTF-8 pages: capped or read, quickly."""
     http_server.routes["/page"] = page(body(), content_type=content_type)
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     result = await probe_source(source(http_server.url("/page")), ctx)
+    # CPU, not wall time, is bounded: other processes on a busy CI machine don't count.
+    cpu_seconds = time.process_time() - cpu
     record(
         hardening_report,
         "Pages",
@@ -373,7 +375,8 @@ async def test_source_scan_bounded_when_page_is_hostile(
         result,
         {"bytes": result.details.get("body_bytes_read", result.details.get("body_bytes"))},
     )
-    assert time.monotonic() - started < 2.5
+    assert cpu_seconds < 2.5
+    assert time.monotonic() - started < 10  # no hang, however busy the machine
     if phone:
         assert phone in {p.e164 for p in result.contacts.phones}
 
