@@ -103,13 +103,8 @@ def test_registry_loads_when_sip_and_push_are_configured(tmp_path: Path):
     assert registry.defaults.sip.max_calls_per_day == 48
 
 
-def test_warnings_name_secret_variables_when_they_are_not_set(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-):
-    """A push token or trunk password whose variable is unset here is a warning: the
-    registry loads, and the maintainer learns why pushes or calls would be refused."""
-    monkeypatch.delenv("CHAT_TOKEN", raising=False)
-    monkeypatch.delenv("SIP_PASSWORD", raising=False)
+def pushed_chat_registry(tmp_path: Path) -> Path:
+    """A registry with a trunk password and a pushed chat, each secret in a variable."""
     path = tmp_path / "r.yaml"
     path.write_text(
         channels(
@@ -118,6 +113,17 @@ def test_warnings_name_secret_variables_when_they_are_not_set(
             defaults=SIP,
         )
     )
+    return path
+
+
+def test_warnings_name_secret_variables_when_they_are_not_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A push token or trunk password whose variable is unset here is a warning: the
+    registry loads, and the maintainer learns why pushes or calls would be refused."""
+    monkeypatch.delenv("CHAT_TOKEN", raising=False)
+    monkeypatch.delenv("SIP_PASSWORD", raising=False)
+    path = pushed_chat_registry(tmp_path)
     _, warnings = check_registry(path)
     assert [(i.path, i.message) for i in warnings] == [
         (
@@ -135,12 +141,5 @@ def test_warnings_name_secret_variables_when_they_are_not_set(
 def test_no_warning_when_secret_variables_are_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("CHAT_TOKEN", "s3cret")
     monkeypatch.setenv("SIP_PASSWORD", "hunter2")
-    path = tmp_path / "r.yaml"
-    path.write_text(
-        channels(
-            "{id: c, kind: chat, url: 'https://a.test/', check: push,"
-            " push: {token_env: CHAT_TOKEN}}",
-            defaults=SIP,
-        )
-    )
+    path = pushed_chat_registry(tmp_path)
     assert check_registry(path)[1] == []
