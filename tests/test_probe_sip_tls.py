@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from monitor.model import ProbeResult
 from monitor.probers import make_probe_context, probe_channel
 from monitor.sip import runner
 from monitor.sip.budget import CallBudget
+from monitor.sip.scenario import CallSpec, call_scenario
 
 TIMEOUT = 3.0
 
@@ -148,17 +150,75 @@ def test_fails_without_dialling_when_trunk_certificate_is_rejected(
     assert sipp_runs == []
 
 
-def test_trunk_unreachable_without_dialling_when_tls_port_refuses(
-    closed_port: int, ca_file: Path, tmp_path: Path, sipp_runs: list[list[str]]
+@pytest.fixture
+def plaintext_trunk(raw_server: Any) -> Any:
+    """A "TLS" port that answers in plain SIP, as a trunk whose TLS is switched off."""
+    return raw_server(lambda conn: conn.sendall(b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"))
+
+
+@pytest.mark.parametrize(
+    ("peer", "reason"),
+    [
+        ("refused", "trunk_unreachable"),  # as a TCP trunk that refuses
+        ("expired", "tls_expired"),
+        ("plaintext", "tls_error"),
+        ("silent", "timeout"),  # accepts, never says a word: the handshake runs out of time
+    ],
+)
+def test_fails_without_dialling_when_tls_trunk_is_broken(
+    request: pytest.FixtureRequest,
+    ca_file: Path,
+    tmp_path: Path,
+    sipp_runs: list[list[str]],
+    peer: str,
+    reason: str,
 ):
-    """A TLS trunk port that refuses is trunk_unreachable, as a TCP trunk that refuses."""
-    settings = sip_settings(f"sip:127.0.0.1:{closed_port};transport=tls", ca_file)
+    """A TLS trunk port that refuses, shows an expired certificate, speaks plaintext or
+    stays silent fails with its reason within the probe's timeout; SIPp never starts."""
+    fixture = {
+        "refused": "closed_port",
+        "expired": "expired_https_server",
+        "plaintext": "plaintext_trunk",
+        "silent": "silent_server",
+    }[peer]
+    server = request.getfixturevalue(fixture)
+    port = server if isinstance(server, int) else server.port
+    settings = sip_settings(f"sip:127.0.0.1:{port};transport=tls", ca_file)
     ctx = make_probe_context(Defaults.model_validate(settings), tmp_path, call_budget=CallBudget())
     line = PhoneChannel(id="h", kind="phone", phone="8 800 555-89-82", check="sip")
     result = asyncio.run(probe_channel(line, ctx))
-    assert (result.success, result.reason) == (False, "trunk_unreachable"), result
+    assert (result.success, result.reason) == (False, reason), result
     assert result.details["dialled"] is False
+    assert result.duration_seconds < TIMEOUT + 0.5
     assert sipp_runs == []
+
+
+@pytest.mark.parametrize(
+    ("trunk", "via", "contact"),
+    [
+        (
+            "sip:t.example:5061;transport=tls",
+            "SIP/2.0/TLS",
+            "<sip:monitor@[local_ip]:[local_port];transport=tls>",
+        ),
+        ("sips:t.example", "SIP/2.0/TLS", "<sips:monitor@[local_ip]:[local_port]>"),
+        ("sip:t.example;transport=tcp", "SIP/2.0/[transport]", "transport=[transport]>"),
+    ],
+)
+def test_scenario_names_tls_when_trunk_is_tls(trunk: str, via: str, contact: str):
+    """Via says TLS (RFC 3261 §18.2.1) though SIPp itself speaks TCP to the relay, and the
+    Contact is sips: for a sips: Request-URI (§8.1.1.8), else carries transport=tls."""
+    parsed = runner.parse_trunk(trunk)
+    spec = CallSpec(
+        f"{parsed.scheme}:+78005558982@{parsed.hostport}", "sip:monitor@monitor.test",
+        None, None, 2000, transport=parsed.transport,
+    )  # fmt: skip
+    xml = call_scenario(spec)
+    vias = re.findall(r"^Via: (\S+) ", xml, re.M)
+    assert vias
+    assert set(vias) == {via}
+    assert all(contact in line for line in re.findall(r"^Contact: .*$", xml, re.M))
+    assert f"INVITE {parsed.scheme}:+78005558982@" in xml
 
 
 def test_sipp_speaks_tls_itself_when_built_with_openssl(
