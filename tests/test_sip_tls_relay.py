@@ -35,31 +35,36 @@ async def through_relay(
     client_tls: ssl.SSLContext,
     trunk: Handler,
     talk: Callable[[int], Awaitable[object]],
+    loopback: str = "127.0.0.1",
 ) -> object:
-    """Runs `trunk` as a TLS server, a relay to it, and `talk(relay_port)`; its result."""
+    """Runs `trunk` as a TLS server, a relay to it on `loopback`, and `talk(relay_port)`;
+    its result."""
     server = await asyncio.start_server(trunk, "127.0.0.1", 0, ssl=server_tls)
     port = server.sockets[0].getsockname()[1]
     try:
-        async with tls_relay.tls_relay("127.0.0.1", port, client_tls, 5.0) as relay_port:
+        relay = tls_relay.tls_relay("127.0.0.1", port, client_tls, 5.0, loopback)
+        async with relay as relay_port:
             return await asyncio.wait_for(talk(relay_port), 5.0)
     finally:
         server.close()
 
 
+@pytest.mark.parametrize("loopback", ["127.0.0.1", "::1"])
 def test_bytes_cross_unchanged_both_ways_when_trunk_echoes(
-    tls_localhost: ssl.SSLContext, client_tls: ssl.SSLContext
+    tls_localhost: ssl.SSLContext, client_tls: ssl.SSLContext, loopback: str
 ):
-    """What SIPp writes reaches the trunk inside TLS, and the trunk's answer comes back."""
+    """What SIPp writes reaches the trunk inside TLS, and the trunk's answer comes back; the
+    relay listens on the loopback of SIPp's address family."""
 
     async def talk(port: int) -> bytes:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader, writer = await asyncio.open_connection(loopback, port)
         message = b"OPTIONS sip:127.0.0.1 SIP/2.0\r\nContent-Length: 0\r\n\r\n"
         writer.write(message)
         answer = await reader.readexactly(len(message))
         writer.close()
         return answer
 
-    answer = asyncio.run(through_relay(tls_localhost, client_tls, echo, talk))
+    answer = asyncio.run(through_relay(tls_localhost, client_tls, echo, talk, loopback))
     assert answer.startswith(b"OPTIONS sip:127.0.0.1 SIP/2.0\r\n")
 
 

@@ -88,7 +88,7 @@ async def run_sipp(
     except OSError as exc:
         raise ProbeFailure("dns_error", f"cannot reach trunk {trunk.host}: {exc}") from None
     deadline = asyncio.get_running_loop().time() + seconds + 1.0
-    async with _reach(trunk, binary, tls, seconds) as (target, flag):
+    async with _reach(trunk, binary, tls, seconds, local_ip) as (target, flag):
         with tempfile.TemporaryDirectory(prefix="contact-monitor-sip-") as folder:
             # The scenario may hold the digest password: the folder is private (0700).
             scenario_path = Path(folder) / "scenario.xml"
@@ -115,16 +115,18 @@ async def run_sipp(
 
 @contextlib.asynccontextmanager
 async def _reach(
-    trunk: Trunk, binary: str, tls: ssl.SSLContext | None, seconds: float
+    trunk: Trunk, binary: str, tls: ssl.SSLContext | None, seconds: float, local_ip: str
 ) -> AsyncIterator[tuple[str, str]]:
     """Where SIPp sends and its `-t` flag: the trunk itself, or for TLS without a TLS
-    SIPp, the loopback end of a `tls_relay` to it (SIPp speaks TCP, RFC 3261 §18)."""
+    SIPp, the loopback end of a `tls_relay` to it (SIPp speaks TCP, RFC 3261 §18), in the
+    address family SIPp is bound to (`-i local_ip`)."""
     if trunk.transport != "tls" or await _has_tls(binary):
         yield trunk.hostport, _TRANSPORT_FLAGS[trunk.transport]
         return
     context = tls or ssl.create_default_context()
-    async with tls_relay(trunk.host, trunk.port, context, seconds) as port:
-        yield f"127.0.0.1:{port}", _TRANSPORT_FLAGS["tcp"]
+    loopback = "::1" if ":" in local_ip else "127.0.0.1"
+    async with tls_relay(trunk.host, trunk.port, context, seconds, loopback) as port:
+        yield Trunk(loopback, port, "tcp").hostport, _TRANSPORT_FLAGS["tcp"]
 
 
 _TLS_BUILDS: dict[str, bool] = {}

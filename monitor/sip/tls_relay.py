@@ -28,12 +28,13 @@ class TrunkConnectError(Exception):
 
 @contextlib.asynccontextmanager
 async def tls_relay(
-    host: str, port: int, context: ssl.SSLContext, seconds: float
+    host: str, port: int, context: ssl.SSLContext, seconds: float, loopback: str = "127.0.0.1"
 ) -> AsyncIterator[int]:
     """Connects to the trunk `host`:`port` over TLS (SNI and verified name = `host`) within
-    `seconds`, then yields the port of a relay on 127.0.0.1 that accepts ONE TCP connection
-    and pipes it both ways to the trunk (at most `MAX_RELAY_BYTES` each way; either side
-    closing closes both). Everything is closed when the block ends.
+    `seconds`, then yields the port of a relay on `loopback` (127.0.0.1, or ::1 for a SIPp
+    bound to an IPv6 address) that accepts ONE TCP connection and pipes it both ways to the
+    trunk (at most `MAX_RELAY_BYTES` each way; either side closing closes both). Everything
+    is closed when the block ends.
 
     Raises `TrunkConnectError` when the connection or the handshake fails or takes longer
     than `seconds`."""
@@ -58,7 +59,11 @@ async def tls_relay(
         up_writer.transport.abort()
         writer.transport.abort()
 
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        server = await asyncio.start_server(serve, loopback, 0)
+    except OSError:
+        up_writer.transport.abort()
+        raise
     try:
         yield server.sockets[0].getsockname()[1]
     finally:
