@@ -48,11 +48,14 @@ async def tls_relay(
     pipes: list[asyncio.Task[None]] = []
     writers: list[asyncio.StreamWriter] = [up_writer]
 
+    handlers: list[asyncio.Task[None]] = []
+
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writers.append(writer)
         if pipes:  # one connection only: the call's
             writer.transport.abort()
             return
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
         pipes.append(asyncio.create_task(_pipe(reader, up_writer)))
         pipes.append(asyncio.create_task(_pipe(up_reader, writer)))
         await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
@@ -72,7 +75,8 @@ async def tls_relay(
             task.cancel()
         for writer in writers:
             writer.transport.abort()  # no TLS close_notify dance: the call is over
-        await asyncio.gather(*pipes, return_exceptions=True)
+        # the handler ends once its pipes are cancelled: nothing outlives the block
+        await asyncio.gather(*pipes, *handlers, return_exceptions=True)
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
