@@ -13,6 +13,8 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 # SIP tests: Kamailio is the trunk (its base package has tm, auth and pv), SIPp the far ends.
 [ -x /usr/sbin/kamailio ] || need+=(kamailio)
+# Its tls module plays a TLS trunk (SIP over TLS, tests/test_probe_sip_tls.py).
+compgen -G "/usr/lib/*/kamailio/modules/tls.so" >/dev/null || need+=(kamailio-tls-modules)
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)
 if [ "${1:-}" = "--bench" ]; then  # the benchmark's targets and its point of comparison
   command -v nginx >/dev/null 2>&1 || need+=(nginx-light)

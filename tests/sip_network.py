@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import trustme
 from servers import free_port
 
 USERNAME, PASSWORD, REALM = "monitor", "s3cret-Trunk", "monitor.test"
@@ -99,7 +100,7 @@ tcp_children=2
 disable_tcp=no
 listen=udp:127.0.0.1:{port}
 listen=tcp:127.0.0.1:{port}
-mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+{tls_listen}mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 loadmodule "tm.so"
 loadmodule "sl.so"
 loadmodule "rr.so"
@@ -108,7 +109,7 @@ loadmodule "maxfwd.so"
 loadmodule "textops.so"
 loadmodule "siputils.so"
 loadmodule "auth.so"
-modparam("tm", "fr_timer", 30000)
+{tls_module}modparam("tm", "fr_timer", 30000)
 modparam("tm", "fr_inv_timer", 60000)
 
 request_route {{
@@ -140,10 +141,13 @@ failure_route[PASS_503] {{
 
 @dataclass
 class SipNetwork:
-    """Kamailio on `port` (UDP and TCP) routing `+7999100000NN` to the far end `NN`."""
+    """Kamailio on `port` (UDP and TCP) routing `+7999100000NN` to the far end `NN`; with
+    `tls_cert`, also on `tls_port` over TLS (Kamailio's tls module) with that certificate."""
 
     folder: Path
     port: int = 0
+    tls_cert: trustme.LeafCert | None = None
+    tls_port: int = 0
     numbers: dict[str, str] = field(default_factory=dict)  # behaviour -> E.164 number
     _procs: list[subprocess.Popen] = field(default_factory=list)
 
@@ -182,15 +186,36 @@ class SipNetwork:
         config = self.folder / "kamailio.cfg"
         config.write_text(
             KAMAILIO_CFG.format(
-                port=self.port, realm=REALM, username=USERNAME, password=PASSWORD, routes=routes
+                port=self.port, realm=REALM, username=USERNAME, password=PASSWORD, routes=routes,
+                **self._tls_config(),
             )
-        )
+        )  # fmt: skip
         self._spawn(
             [kamailio, "-f", str(config), "-DD", "-E", "-m", "32", "-M", "4", "-Y",
              str(self.folder), "-P", str(self.folder / "kamailio.pid")],
             "kamailio.log",
         )  # fmt: skip
         return self._trunk_answers() and all(proc.poll() is None for proc in self._procs)
+
+    def _tls_config(self) -> dict[str, str]:
+        """The TLS listener and module lines of kamailio.cfg (empty without `tls_cert`)."""
+        if self.tls_cert is None:
+            return {"tls_listen": "", "tls_module": ""}
+        self.tls_port = free_port()
+        cert, key = self.folder / "trunk-cert.pem", self.folder / "trunk-key.pem"
+        self.tls_cert.cert_chain_pems[0].write_to_path(str(cert))
+        self.tls_cert.private_key_pem.write_to_path(str(key))
+        return {
+            "tls_listen": f"enable_tls=yes\nlisten=tls:127.0.0.1:{self.tls_port}\n",
+            "tls_module": (
+                'loadmodule "tls.so"\n'
+                f'modparam("tls", "certificate", "{cert}")\n'
+                f'modparam("tls", "private_key", "{key}")\n'
+                'modparam("tls", "tls_method", "TLSv1.2+")\n'
+                'modparam("tls", "verify_certificate", 0)\n'
+                'modparam("tls", "require_certificate", 0)\n'
+            ),
+        }
 
     def _trunk_answers(self, seconds: float = 10.0) -> bool:
         """Kamailio answers an OPTIONS over UDP (with a 407: any answer means it listens)."""
@@ -223,8 +248,10 @@ class SipNetwork:
                 subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, cwd=self.folder)
             )
 
-    def trunk(self, transport: str = "udp") -> str:
-        return f"sip:127.0.0.1:{self.port};transport={transport}"
+    def trunk(self, transport: str = "udp", host: str = "127.0.0.1") -> str:
+        """The trunk URI for `transport` (udp, tcp or tls: then the TLS port)."""
+        port = self.tls_port if transport == "tls" else self.port
+        return f"sip:{host}:{port};transport={transport}"
 
     def stop(self) -> None:
         for proc in self._procs:

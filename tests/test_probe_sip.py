@@ -28,7 +28,6 @@ from monitor.metrics import MonitorMetrics
 from monitor.model import ProbeResult
 from monitor.probers import make_probe_context, probe_channel
 from monitor.scheduler import channel_interval
-from monitor.sip import runner
 from monitor.sip.budget import CallBudget
 from monitor.state import State
 from monitor.status_page import render_status_page
@@ -357,27 +356,6 @@ def test_budget_holds_across_daemon_restart_when_calls_are_spent(
     assert second.value("contact_probe_success", text, channel="hotline") is None
     detail = second.get("/api/v1/channels/acme/hotline").json()
     assert (detail["success"], detail["reason"]) == (None, "call_budget_exhausted")
-
-
-@pytest.mark.parametrize(
-    ("version", "expected"), [("v3.6.1-SCTP-PCAP", False), ("v3.6.1-TLS-SCTP", True)]
-)
-def test_tls_trunk_needs_a_sipp_with_tls_when_transport_is_tls(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str, expected: bool
-):
-    """transport=tls with a SIPp built without OpenSSL (Debian's) fails with a clear reason
-    and dials nothing; a TLS build is used."""
-    fake = tmp_path / "sipp"
-    fake.write_text(f"#!/bin/sh\necho ' SIPp {version}.'\n")
-    fake.chmod(0o755)
-    monkeypatch.setattr(runner, "SIPP", str(fake))
-    defaults = Defaults.model_validate(
-        {"timeout": "2s", "sip": {"trunk": "sips:127.0.0.1:5061;transport=tls"}}
-    )
-    ctx = make_probe_context(defaults, tmp_path, call_budget=CallBudget())
-    line = PhoneChannel(id="h", kind="phone", phone="8 800 555-89-82", check="sip")
-    result = asyncio.run(probe_channel(line, ctx))
-    assert (result.reason == "sip_tls_unsupported") is not expected, result
 
 
 def test_check_reports_finding_and_exits_1_when_deprecated_line_rings(

@@ -24,7 +24,7 @@ INVITE = "INVITE sip:+78005558982@trunk SIP/2.0"
     [
         ("sip:127.0.0.1:5060;transport=udp", Trunk("127.0.0.1", 5060, "udp")),
         ("sip:trunk.example.org;transport=TCP", Trunk("trunk.example.org", 5060, "tcp")),
-        ("sips:sbc.example.org", Trunk("sbc.example.org", 5061, "tls")),
+        ("sips:sbc.example.org", Trunk("sbc.example.org", 5061, "tls", "sips")),
         ("sip:[::1]:5070", Trunk("::1", 5070, "udp")),
         ("sip:monitor@10.0.0.1:5080;transport=tls", Trunk("10.0.0.1", 5080, "tls")),
     ],

@@ -19,10 +19,11 @@ import re
 
 from monitor.config import PhoneChannel, SipDefaults
 from monitor.model import ProbeFailure, ProbeResult
-from monitor.probers._base import ProbeContext, guarded
+from monitor.probers._base import ProbeContext, failure_from_exception, guarded
 from monitor.probers.phone import numbering_details
 from monitor.sip.runner import Trunk, parse_trunk, run_sipp
 from monitor.sip.scenario import CallSpec, call_scenario, options_scenario
+from monitor.sip.tls_relay import TrunkConnectError
 from monitor.sip.trace import CallOutcome, outcome
 
 __all__ = ["SIP_REASONS", "probe_sip"]
@@ -65,16 +66,37 @@ async def probe_sip(channel: PhoneChannel, ctx: ProbeContext) -> ProbeResult:
             details={**numbering, **budget, "skipped": True},
         )
     spec = CallSpec(
-        f"sip:{numbering['e164']}@{trunk.hostport}", sip.from_, username, password,
-        answer_wait_ms=int(seconds * 1000) - 500,
+        f"{trunk.scheme}:{numbering['e164']}@{trunk.hostport}", sip.from_, username, password,
+        answer_wait_ms=int(seconds * 1000) - 500, transport=trunk.transport,
     )  # fmt: skip
     async with ctx.sip_slots:
-        traced = await run_sipp(call_scenario(spec), trunk, seconds)
+        traced = await _run(call_scenario(spec), trunk, seconds, ctx, budget)
     if not traced:
         raise ProbeFailure(
             "trunk_unreachable", f"nothing could be sent to the trunk {trunk.hostport}", **budget
         )
     return _call_result(channel, outcome(traced, "INVITE"), {**numbering, **budget})
+
+
+async def _run(
+    scenario: str, trunk: Trunk, seconds: float, ctx: ProbeContext, details: dict | None = None
+) -> list:
+    """`run_sipp` with the probe's TLS context; a TLS connection to the trunk that fails
+    becomes the HTTP prober's reason (`tls_untrusted`, `tls_hostname_mismatch`,
+    `tls_expired`, `timeout`, …), or `trunk_unreachable` when it is refused or reset (as
+    for a TCP trunk); `details.dialled` is then false."""
+    try:
+        return await run_sipp(scenario, trunk, seconds, ctx.ssl_context)
+    except TrunkConnectError as exc:
+        reason, message = failure_from_exception(exc)
+        if reason.startswith("connect_"):
+            reason = "trunk_unreachable"  # as a TCP trunk that refuses
+        raise ProbeFailure(
+            reason,
+            f"TLS to the trunk {trunk.hostport} failed, nothing was dialled: {message}",
+            **(details or {}),
+            dialled=False,
+        ) from None
 
 
 async def _spend(ctx: ProbeContext, key: str, limit: int) -> tuple[bool, int]:
@@ -140,10 +162,11 @@ async def _options(
     seconds: float,
     ctx: ProbeContext,
 ) -> ProbeResult:
-    target = f"sip:{trunk.hostport}"
-    scenario = options_scenario(target, sip.from_, username, password, int(seconds * 1000) - 500)
+    target = f"{trunk.scheme}:{trunk.hostport}"
+    wait_ms = int(seconds * 1000) - 500
+    scenario = options_scenario(target, sip.from_, username, password, wait_ms, trunk.transport)
     async with ctx.sip_slots:
-        traced = await run_sipp(scenario, trunk, seconds)
+        traced = await _run(scenario, trunk, seconds, ctx)
     if not traced:
         raise ProbeFailure("trunk_unreachable", f"nothing could be sent to {trunk.hostport}")
     answer = outcome(traced, "OPTIONS")

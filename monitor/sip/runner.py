@@ -12,12 +12,15 @@ import contextlib
 import os
 import shutil
 import socket
+import ssl
 import tempfile
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
 from monitor.model import ProbeFailure
+from monitor.sip.tls_relay import tls_relay
 from monitor.sip.trace import TracedMessage, parse_trace
 
 __all__ = ["SIPP", "Trunk", "local_address_for", "parse_trunk", "run_sipp"]
@@ -29,11 +32,12 @@ _TRANSPORT_FLAGS = {"udp": "u1", "tcp": "t1", "tls": "l1"}
 
 @dataclass(frozen=True)
 class Trunk:
-    """`sip:HOST[:PORT][;transport=udp|tcp|tls]` taken apart."""
+    """`sip:HOST[:PORT][;transport=udp|tcp|tls]` (or `sips:`) taken apart."""
 
     host: str
     port: int
     transport: str  # udp | tcp | tls
+    scheme: str = "sip"  # sips: every hop TLS (RFC 3261 §19.1), our URIs then say sips too
 
     @property
     def hostport(self) -> str:
@@ -55,7 +59,7 @@ def parse_trunk(uri: str) -> Trunk:
         host, _, port_text = hostport.partition(":")
     default_port = 5061 if transport == "tls" else 5060
     port = int(port_text) if port_text.isdigit() else default_port
-    return Trunk(unquote(host), port, transport)
+    return Trunk(unquote(host), port, transport, "sips" if scheme == "sips" else "sip")
 
 
 def local_address_for(trunk: Trunk) -> str:
@@ -68,46 +72,61 @@ def local_address_for(trunk: Trunk) -> str:
         return probe.getsockname()[0]
 
 
-async def run_sipp(scenario: str, trunk: Trunk, seconds: float) -> list[TracedMessage]:
+async def run_sipp(
+    scenario: str, trunk: Trunk, seconds: float, tls: ssl.SSLContext | None = None
+) -> list[TracedMessage]:
     """Runs `scenario` once against `trunk`, for at most `seconds`; the traced messages.
-    Raises `ProbeFailure` when SIPp is missing or the trunk's name does not resolve."""
+    A TLS trunk goes through `tls_relay` (certificates checked with `tls`, else the system's
+    CAs) unless this SIPp has TLS itself. Raises `ProbeFailure` when SIPp is missing or the
+    trunk's name does not resolve, and `TrunkConnectError` when the TLS connection to the
+    trunk fails (then SIPp never starts: nothing is dialled)."""
     binary = shutil.which(SIPP)
     if binary is None:
         raise ProbeFailure("sip_tool_missing", "sipp is not installed (Debian: sip-tester)")
-    if trunk.transport == "tls" and not await _has_tls(binary):
-        raise ProbeFailure(
-            "sip_tls_unsupported",
-            "this SIPp is built without TLS (Debian's is): use transport=udp or tcp, "
-            "or a SIPp built with OpenSSL",
-        )
     try:
         local_ip = await asyncio.to_thread(local_address_for, trunk)
     except OSError as exc:
         raise ProbeFailure("dns_error", f"cannot reach trunk {trunk.host}: {exc}") from None
-    with tempfile.TemporaryDirectory(prefix="contact-monitor-sip-") as folder:
-        # The scenario may hold the digest password: the folder is private (0700).
-        scenario_path = Path(folder) / "scenario.xml"
-        scenario_path.write_text(scenario, encoding="iso-8859-1", errors="replace")
-        os.chmod(scenario_path, 0o600)
-        trace = Path(folder) / "trace.log"
-        args = [
-            binary, "-sf", str(scenario_path), trunk.hostport,
-            "-t", _TRANSPORT_FLAGS[trunk.transport],
-            "-i", local_ip, "-m", "1", "-l", "1", "-nostdin", "-nd",
-            "-trace_msg", "-message_file", str(trace),
-            "-timeout", f"{max(seconds, 1):.0f}s", "-timeout_error",
-            "-max_recv_loops", "100", "-max_sched_loops", "100",
-        ]  # fmt: skip
-        deadline = asyncio.get_running_loop().time() + seconds + 1.0
-        for _attempt in range(3):
-            await _run(args, folder, deadline - asyncio.get_running_loop().time())
-            messages = parse_trace(_read_bounded(trace))
-            # SIPp sometimes fails its TCP connect at once (EAGAIN) and sends nothing: that
-            # is ours, not the trunk's fault, and nothing was dialled; try again.
-            if messages or deadline - asyncio.get_running_loop().time() < seconds / 2:
-                return messages
-            await asyncio.sleep(0.1)
-        return messages
+    deadline = asyncio.get_running_loop().time() + seconds + 1.0
+    async with _reach(trunk, binary, tls, seconds, local_ip) as (target, flag):
+        with tempfile.TemporaryDirectory(prefix="contact-monitor-sip-") as folder:
+            # The scenario may hold the digest password: the folder is private (0700).
+            scenario_path = Path(folder) / "scenario.xml"
+            scenario_path.write_text(scenario, encoding="iso-8859-1", errors="replace")
+            os.chmod(scenario_path, 0o600)
+            trace = Path(folder) / "trace.log"
+            args = [
+                binary, "-sf", str(scenario_path), target, "-t", flag,
+                "-i", local_ip, "-m", "1", "-l", "1", "-nostdin", "-nd",
+                "-trace_msg", "-message_file", str(trace),
+                "-timeout", f"{max(seconds, 1):.0f}s", "-timeout_error",
+                "-max_recv_loops", "100", "-max_sched_loops", "100",
+            ]  # fmt: skip
+            for _attempt in range(3):
+                await _run(args, folder, deadline - asyncio.get_running_loop().time())
+                messages = parse_trace(_read_bounded(trace))
+                # SIPp sometimes fails its TCP connect at once (EAGAIN) and sends nothing:
+                # that is ours, not the trunk's fault, and nothing was dialled; try again.
+                if messages or deadline - asyncio.get_running_loop().time() < seconds / 2:
+                    return messages
+                await asyncio.sleep(0.1)
+            return messages
+
+
+@contextlib.asynccontextmanager
+async def _reach(
+    trunk: Trunk, binary: str, tls: ssl.SSLContext | None, seconds: float, local_ip: str
+) -> AsyncIterator[tuple[str, str]]:
+    """Where SIPp sends and its `-t` flag: the trunk itself, or for TLS without a TLS
+    SIPp, the loopback end of a `tls_relay` to it (SIPp speaks TCP, RFC 3261 §18), in the
+    address family SIPp is bound to (`-i local_ip`)."""
+    if trunk.transport != "tls" or await _has_tls(binary):
+        yield trunk.hostport, _TRANSPORT_FLAGS[trunk.transport]
+        return
+    context = tls or ssl.create_default_context()
+    loopback = "::1" if ":" in local_ip else "127.0.0.1"
+    async with tls_relay(trunk.host, trunk.port, context, seconds, loopback) as port:
+        yield Trunk(loopback, port, "tcp").hostport, _TRANSPORT_FLAGS["tcp"]
 
 
 _TLS_BUILDS: dict[str, bool] = {}

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
-__all__ = ["FINAL_FAILURE_CODES", "CallSpec", "call_scenario", "options_scenario"]
+__all__ = ["FINAL_FAILURE_CODES", "CallSpec", "call_scenario", "options_scenario", "via"]
 
 # Final non-2xx answers a UAC may get (RFC 3261 §21 and later RFCs' additions). SIPp needs
 # each code named; a code not listed would be an "unexpected message" (and is then read
@@ -37,6 +37,26 @@ class CallSpec:
     username: str | None  # digest credentials, when the trunk challenges
     password: str | None
     answer_wait_ms: int  # how long to wait for ringing or an answer before giving up
+    transport: str = "udp"  # udp | tcp | tls: what Via and Contact name (RFC 3261 §18)
+
+
+def via(transport: str) -> str:
+    """The Via header of a request we send. SIPp's [transport] keyword names the transport
+    SIPp itself speaks, which is TCP when TLS is added by `monitor.sip.tls_relay`; the trunk
+    sees TLS, so Via says `SIP/2.0/TLS` (RFC 3261 §18.2.1, §20.42)."""
+    sent = "TLS" if transport == "tls" else "[transport]"
+    return f"Via: SIP/2.0/{sent} [local_ip]:[local_port];branch=[branch]\n"
+
+
+def _contact(spec: CallSpec) -> str:
+    """Our Contact URI. For a sips: Request-URI it MUST be sips: (RFC 3261 §8.1.1.8); a sip:
+    URI reached over TLS says `;transport=tls` (RFC 3261 §19.1.1), which Kamailio and SBCs
+    read to keep the dialog on TLS."""
+    user = spec.from_uri.split("@")[0].partition(":")[2]
+    if spec.request_uri.startswith("sips:"):
+        return f"Contact: <sips:{user}@[local_ip]:[local_port]>\n"
+    param = "tls" if spec.transport == "tls" else "[transport]"
+    return f"Contact: <sip:{user}@[local_ip]:[local_port];transport={param}>\n"
 
 
 def _header_block(spec: CallSpec, cseq: int, auth: bool) -> str:
@@ -47,12 +67,12 @@ def _header_block(spec: CallSpec, cseq: int, auth: bool) -> str:
     )
     return (
         f"INVITE {spec.request_uri} SIP/2.0\n"
-        "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+        f"{via(spec.transport)}"
         f"From: <{spec.from_uri}>;tag=[pid]CM[call_number]\n"
         f"To: <{spec.request_uri}>\n"
         "Call-ID: [call_id]\n"
         f"CSeq: {cseq} INVITE\n"
-        f"Contact: <{spec.from_uri.split('@')[0]}@[local_ip]:[local_port];transport=[transport]>\n"
+        f"{_contact(spec)}"
         f"{credentials}"
         "Max-Forwards: 70\n"
         "User-Agent: contact-monitor\n"
@@ -116,10 +136,7 @@ def _cancel(spec: CallSpec) -> str:
 
 def call_scenario(spec: CallSpec) -> str:
     """The SIPp XML of one test call (see the module's docstring)."""
-    in_dialog = (
-        "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
-        "[last_From:]\n[last_To:]\n[last_Call-ID:]\n[routes]\n"
-    )
+    in_dialog = f"{via(spec.transport)}[last_From:]\n[last_To:]\n[last_Call-ID:]\n[routes]\n"
     return (
         '<?xml version="1.0" encoding="ISO-8859-1" ?>\n'
         f"<scenario name={quoteattr('contact-monitor test call')}>\n"
@@ -163,10 +180,15 @@ def call_scenario(spec: CallSpec) -> str:
 
 
 def options_scenario(
-    target_uri: str, from_uri: str, username: str | None, password: str | None, wait_ms: int
+    target_uri: str,
+    from_uri: str,
+    username: str | None,
+    password: str | None,
+    wait_ms: int,
+    transport: str = "udp",
 ) -> str:
     """One OPTIONS to the trunk itself (RFC 3261 §11), once more with credentials if
-    challenged; whatever it answers is in the trace."""
+    challenged; whatever it answers is in the trace. `transport` as in `CallSpec`."""
 
     def options(cseq: int, auth: bool) -> str:
         credentials = (
@@ -176,7 +198,7 @@ def options_scenario(
         )
         return (
             f"OPTIONS {target_uri} SIP/2.0\n"
-            "Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]\n"
+            f"{via(transport)}"
             f"From: <{from_uri}>;tag=[pid]CM[call_number]\n"
             f"To: <{target_uri}>\n"
             "Call-ID: [call_id]\n"
