@@ -20,6 +20,7 @@ import uvicorn
 from monitor.browser_metrics import BrowserCollector
 from monitor.config import Registry
 from monitor.connections import CappedListener, TimedH11Protocol, connection_cap
+from monitor.heap import settle
 from monitor.history import History, HistoryHealth, HistoryLocked, HistoryUnavailable
 from monitor.history_metrics import HistoryCollector
 from monitor.loader import (
@@ -139,6 +140,7 @@ class Daemon:
             config.ssl = self.tls.context
         server = _Server(config)
         self._install_signals()
+        settle()  # what start-up built lives as long as the registry: out of full collections
         self.scheduler.start()
         serving = asyncio.create_task(server.serve(sockets=[sock]))
         chores = [
@@ -314,6 +316,7 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - a bug here must not kill the reloader
             return self._reload_failed(trigger, [f"applying the registry: {_describe(exc)}"])
         self.state.record_reload(True)
+        settle()  # the old registry goes, the new one is frozen out of full collections
         log.info("reloaded", trigger=trigger, **changes)
         _log_registry_warnings(warnings, trigger)
         return True
