@@ -169,9 +169,9 @@ def sip_network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SipNetwork
 def sip_tls_network(
     ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SipNetwork]:
-    """Kamailio as a SIP trunk over UDP, TCP and TLS (certificate for 127.0.0.1 only, from
-    the session's trustme CA), with far ends that ring, answer and answer 404."""
-    cert = ca.issue_cert("127.0.0.1")
+    """Kamailio as a SIP trunk over UDP, TCP and TLS (certificate for 127.0.0.1 and ::1 only,
+    from the session's trustme CA), with far ends that ring, answer and answer 404."""
+    cert = ca.issue_cert("127.0.0.1", "::1")
     network = SipNetwork(tmp_path_factory.mktemp("sip-tls"), tls_cert=cert)
     network.start([FAR_ENDS[case] for case in ("rings", "answers", "not-found")])
     yield network

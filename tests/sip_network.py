@@ -100,6 +100,8 @@ tcp_children=2
 disable_tcp=no
 listen=udp:127.0.0.1:{port}
 listen=tcp:127.0.0.1:{port}
+listen=udp:[::1]:{port}
+listen=tcp:[::1]:{port}
 {tls_listen}mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
 loadmodule "tm.so"
 loadmodule "sl.so"
@@ -206,7 +208,10 @@ class SipNetwork:
         self.tls_cert.cert_chain_pems[0].write_to_path(str(cert))
         self.tls_cert.private_key_pem.write_to_path(str(key))
         return {
-            "tls_listen": f"enable_tls=yes\nlisten=tls:127.0.0.1:{self.tls_port}\n",
+            "tls_listen": (
+                f"enable_tls=yes\nlisten=tls:127.0.0.1:{self.tls_port}\n"
+                f"listen=tls:[::1]:{self.tls_port}\n"
+            ),
             "tls_module": (
                 'loadmodule "tls.so"\n'
                 f'modparam("tls", "certificate", "{cert}")\n'
@@ -249,8 +254,10 @@ class SipNetwork:
             )
 
     def trunk(self, transport: str = "udp", host: str = "127.0.0.1") -> str:
-        """The trunk URI for `transport` (udp, tcp or tls: then the TLS port)."""
+        """The trunk URI for `transport` (udp, tcp or tls: then the TLS port); Kamailio
+        listens on 127.0.0.1 and on [::1]."""
         port = self.tls_port if transport == "tls" else self.port
+        host = f"[{host}]" if ":" in host else host
         return f"sip:{host}:{port};transport={transport}"
 
     def stop(self) -> None:

@@ -40,12 +40,14 @@ def sip_password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SIP_PASSWORD", PASSWORD)
 
 
-def sip_defaults(network: SipNetwork, transport: str = "udp", **sip: object) -> Defaults:
+def sip_defaults(
+    network: SipNetwork, transport: str = "udp", host: str = "127.0.0.1", **sip: object
+) -> Defaults:
     return Defaults.model_validate(
         {
             "timeout": f"{TIMEOUT}s",
             "sip": {
-                "trunk": network.trunk(transport),
+                "trunk": network.trunk(transport, host),
                 "from": "sip:monitor@monitor.test",
                 "auth": {"username": "monitor", "password_env": "SIP_PASSWORD"},
                 **sip,
@@ -165,6 +167,27 @@ def test_call_reaches_line_when_trunk_is_tcp(sip_network: SipNetwork, tmp_path: 
     ctx = make_probe_context(sip_defaults(sip_network, "tcp"), tmp_path, call_budget=CallBudget())
     result = asyncio.run(probe_channel(channel(sip_network, "rings"), ctx))
     assert (result.success, result.details["sip_status_code"]) == (True, 180)
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_call_reaches_line_when_trunk_is_an_ipv6_literal(
+    sip_network: SipNetwork, tmp_path: Path, transport: str
+):
+    """`sip:[::1]:port`: the IPv6 literal reaches the Request-URI intact (its brackets are
+    not a SIPp keyword) and the call rings, over UDP and TCP."""
+    defaults = sip_defaults(sip_network, transport, host="::1")
+    ctx = make_probe_context(defaults, tmp_path, call_budget=CallBudget())
+    result = asyncio.run(probe_channel(channel(sip_network, "rings"), ctx))
+    assert (result.success, result.details.get("sip_status_code")) == (True, 180), result
+
+
+def test_options_up_when_trunk_is_an_ipv6_literal(sip_network: SipNetwork, tmp_path: Path):
+    """OPTIONS to `sip:[::1]:port` gets the trunk's 200."""
+    defaults = sip_defaults(sip_network, host="::1")
+    ctx = make_probe_context(defaults, tmp_path, call_budget=CallBudget())
+    line = channel(sip_network, "rings", sip={"mode": "options"})
+    result = asyncio.run(probe_channel(line, ctx))
+    assert (result.success, result.details.get("sip_status_code")) == (True, 200), result
 
 
 def test_auth_failed_when_password_is_wrong(

@@ -70,7 +70,7 @@ async def probe_sip(channel: PhoneChannel, ctx: ProbeContext) -> ProbeResult:
         answer_wait_ms=int(seconds * 1000) - 500, transport=trunk.transport,
     )  # fmt: skip
     async with ctx.sip_slots:
-        traced = await _run(call_scenario(spec), trunk, seconds, ctx, budget)
+        traced = await _run(call_scenario(spec), spec.request_uri, trunk, seconds, ctx, budget)
     if not traced:
         raise ProbeFailure(
             "trunk_unreachable", f"nothing could be sent to the trunk {trunk.hostport}", **budget
@@ -79,14 +79,19 @@ async def probe_sip(channel: PhoneChannel, ctx: ProbeContext) -> ProbeResult:
 
 
 async def _run(
-    scenario: str, trunk: Trunk, seconds: float, ctx: ProbeContext, details: dict | None = None
+    scenario: str,
+    target_uri: str,
+    trunk: Trunk,
+    seconds: float,
+    ctx: ProbeContext,
+    details: dict | None = None,
 ) -> list:
     """`run_sipp` with the probe's TLS context; a TLS connection to the trunk that fails
     becomes the HTTP prober's reason (`tls_untrusted`, `tls_hostname_mismatch`,
     `tls_expired`, `timeout`, …), or `trunk_unreachable` when it is refused or reset (as
     for a TCP trunk); `details.dialled` is then false."""
     try:
-        return await run_sipp(scenario, trunk, seconds, ctx.ssl_context)
+        return await run_sipp(scenario, trunk, seconds, ctx.ssl_context, target_uri)
     except TrunkConnectError as exc:
         reason, message = failure_from_exception(exc)
         if reason.startswith("connect_"):
@@ -164,9 +169,9 @@ async def _options(
 ) -> ProbeResult:
     target = f"{trunk.scheme}:{trunk.hostport}"
     wait_ms = int(seconds * 1000) - 500
-    scenario = options_scenario(target, sip.from_, username, password, wait_ms, trunk.transport)
+    scenario = options_scenario(sip.from_, username, password, wait_ms, trunk.transport)
     async with ctx.sip_slots:
-        traced = await _run(scenario, trunk, seconds, ctx)
+        traced = await _run(scenario, target, trunk, seconds, ctx)
     if not traced:
         raise ProbeFailure("trunk_unreachable", f"nothing could be sent to {trunk.hostport}")
     answer = outcome(traced, "OPTIONS")

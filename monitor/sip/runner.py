@@ -73,9 +73,15 @@ def local_address_for(trunk: Trunk) -> str:
 
 
 async def run_sipp(
-    scenario: str, trunk: Trunk, seconds: float, tls: ssl.SSLContext | None = None
+    scenario: str,
+    trunk: Trunk,
+    seconds: float,
+    tls: ssl.SSLContext | None = None,
+    target_uri: str = "",
 ) -> list[TracedMessage]:
     """Runs `scenario` once against `trunk`, for at most `seconds`; the traced messages.
+    `target_uri` is what the scenario's `[field0]` reads (`monitor.sip.scenario.TARGET`),
+    from an injection file: an IPv6 literal in it is not taken for a SIPp keyword.
     A TLS trunk goes through `tls_relay` (certificates checked with `tls`, else the system's
     CAs) unless this SIPp has TLS itself. Raises `ProbeFailure` when SIPp is missing or the
     trunk's name does not resolve, and `TrunkConnectError` when the TLS connection to the
@@ -95,12 +101,13 @@ async def run_sipp(
             scenario_path.write_text(scenario, encoding="iso-8859-1", errors="replace")
             os.chmod(scenario_path, 0o600)
             trace = Path(folder) / "trace.log"
+            fields = _injection_file(Path(folder), target_uri)
             args = [
                 binary, "-sf", str(scenario_path), target, "-t", flag,
                 "-i", local_ip, "-m", "1", "-l", "1", "-nostdin", "-nd",
                 "-trace_msg", "-message_file", str(trace),
                 "-timeout", f"{max(seconds, 1):.0f}s", "-timeout_error",
-                "-max_recv_loops", "100", "-max_sched_loops", "100",
+                "-max_recv_loops", "100", "-max_sched_loops", "100", "-inf", str(fields),
             ]  # fmt: skip
             for _attempt in range(3):
                 await _run(args, folder, deadline - asyncio.get_running_loop().time())
@@ -111,6 +118,16 @@ async def run_sipp(
                     return messages
                 await asyncio.sleep(0.1)
             return messages
+
+
+def _injection_file(folder: Path, target_uri: str) -> Path:
+    """SIPp's injection file for one call: `[field0]` is `target_uri` (fields end at ";",
+    which no URI we build holds)."""
+    if ";" in target_uri or "\n" in target_uri:
+        raise ValueError(f"not a field SIPp can inject: {target_uri!r}")
+    path = folder / "fields.csv"
+    path.write_text(f"SEQUENTIAL\n{target_uri};\n", encoding="ascii", errors="replace")
+    return path
 
 
 @contextlib.asynccontextmanager

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import quoteattr
 
-__all__ = ["FINAL_FAILURE_CODES", "CallSpec", "call_scenario", "options_scenario", "via"]
+__all__ = ["FINAL_FAILURE_CODES", "TARGET", "CallSpec", "call_scenario", "options_scenario", "via"]
 
 # Final non-2xx answers a UAC may get (RFC 3261 §21 and later RFCs' additions). SIPp needs
 # each code named; a code not listed would be an "unexpected message" (and is then read
@@ -26,6 +26,10 @@ FINAL_FAILURE_CODES = (
     *(600, 603, 604, 606, 607, 608),
 )
 REACHED = (180, 183)  # provisional answers that prove the line rings (or plays early media)
+# The Request-URI comes from SIPp's injection file (`run_sipp(target_uri=...)`): written into
+# the scenario, an IPv6 literal's brackets (`sip:+7800@[2001:db8::5]`) would be read as a
+# SIPp keyword and the scenario refused.
+TARGET = "[field0]"
 
 
 @dataclass(frozen=True)
@@ -66,10 +70,10 @@ def _header_block(spec: CallSpec, cseq: int, auth: bool) -> str:
         else ""
     )
     return (
-        f"INVITE {spec.request_uri} SIP/2.0\n"
+        f"INVITE {TARGET} SIP/2.0\n"
         f"{via(spec.transport)}"
         f"From: <{spec.from_uri}>;tag=[pid]CM[call_number]\n"
-        f"To: <{spec.request_uri}>\n"
+        f"To: <{TARGET}>\n"
         "Call-ID: [call_id]\n"
         f"CSeq: {cseq} INVITE\n"
         f"{_contact(spec)}"
@@ -110,7 +114,7 @@ def _answers(spec: CallSpec, challenge: bool) -> str:
 
 def _ack_for_failure(spec: CallSpec) -> str:
     return _send(
-        f"ACK {spec.request_uri} SIP/2.0\n"
+        f"ACK {TARGET} SIP/2.0\n"
         "[last_Via:]\n"
         "[last_From:]\n"
         "[last_To:]\n"
@@ -123,10 +127,10 @@ def _ack_for_failure(spec: CallSpec) -> str:
 
 def _cancel(spec: CallSpec) -> str:
     return _send(
-        f"CANCEL {spec.request_uri} SIP/2.0\n"
+        f"CANCEL {TARGET} SIP/2.0\n"
         "[last_Via:]\n"
         "[last_From:]\n"
-        f"To: <{spec.request_uri}>\n"
+        f"To: <{TARGET}>\n"
         "[last_Call-ID:]\n"
         "CSeq: [last_cseq_number] CANCEL\n"
         "Max-Forwards: 70\n"
@@ -180,15 +184,15 @@ def call_scenario(spec: CallSpec) -> str:
 
 
 def options_scenario(
-    target_uri: str,
     from_uri: str,
     username: str | None,
     password: str | None,
     wait_ms: int,
     transport: str = "udp",
 ) -> str:
-    """One OPTIONS to the trunk itself (RFC 3261 §11), once more with credentials if
-    challenged; whatever it answers is in the trace. `transport` as in `CallSpec`."""
+    """One OPTIONS to the trunk itself (RFC 3261 §11; its URI given to `run_sipp` as
+    `target_uri`), once more with credentials if challenged; whatever it answers is in the
+    trace. `transport` as in `CallSpec`."""
 
     def options(cseq: int, auth: bool) -> str:
         credentials = (
@@ -197,10 +201,10 @@ def options_scenario(
             else ""
         )
         return (
-            f"OPTIONS {target_uri} SIP/2.0\n"
+            f"OPTIONS {TARGET} SIP/2.0\n"
             f"{via(transport)}"
             f"From: <{from_uri}>;tag=[pid]CM[call_number]\n"
-            f"To: <{target_uri}>\n"
+            f"To: <{TARGET}>\n"
             "Call-ID: [call_id]\n"
             f"CSeq: {cseq} OPTIONS\n"
             f"{credentials}"
