@@ -275,20 +275,36 @@ def matches(pattern: str, text: str) -> bool:
 
 def _expectation_failure(channel: WebChannel, page: Page, elapsed: float) -> tuple[str, str] | None:
     expect = channel.expect
-    if page.status not in expect.status:
-        allowed = ", ".join(map(str, expect.status))
-        return "http_status", f"status {page.status}, expected {allowed}"
-    if expect.location_regex is not None:
+    failure = status_failure(expect, page.status)
+    if failure is None and expect.location_regex is not None:
         location = page.locations[0] if page.locations else ""
         if not matches(expect.location_regex, location):
-            return "location_mismatch", f"Location {location[:200]!r} does not match"
-    if expect.body_regex or expect.body_not_regex:
+            failure = "location_mismatch", f"Location {location[:200]!r} does not match"
+    if failure is None and (expect.body_regex or expect.body_not_regex):
         text = decode_page(page.body, page.headers.get("content-type"))
-        if expect.body_regex and not matches(expect.body_regex, text):
-            return "body_mismatch", f"body does not match {expect.body_regex!r}"
-        if expect.body_not_regex and matches(expect.body_not_regex, text):
-            return "body_forbidden", f"body matches {expect.body_not_regex!r}"
-    return latency_or_certificate_failure(expect, elapsed, page.cert_not_after, "answered")
+        failure = text_failure(expect, text, "body")
+    return failure or latency_or_certificate_failure(
+        expect, elapsed, page.cert_not_after, "answered"
+    )
+
+
+def status_failure(expect: Any, status: int) -> tuple[str, str] | None:
+    """`http_status` when `status` is not one of `expect.status`; shared by the HTTP and the
+    rendered-page probes."""
+    if status in expect.status:
+        return None
+    return "http_status", f"status {status}, expected {', '.join(map(str, expect.status))}"
+
+
+def text_failure(expect: Any, text: str, what: str) -> tuple[str, str] | None:
+    """`body_mismatch` when `expect.body_regex` finds nothing in `text`, `body_forbidden`
+    when `expect.body_not_regex` finds something (RE2, linear time); `what` names the text
+    in the message ("body", "rendered text")."""
+    if expect.body_regex and not matches(expect.body_regex, text):
+        return "body_mismatch", f"{what} does not match {expect.body_regex!r}"
+    if expect.body_not_regex and matches(expect.body_not_regex, text):
+        return "body_forbidden", f"{what} matches {expect.body_not_regex!r}"
+    return None
 
 
 def latency_or_certificate_failure(

@@ -10,14 +10,13 @@ document's status and the rendered text, and contact extraction on the rendered 
 
 from __future__ import annotations
 
-from monitor import patterns
 from monitor.browser import Judge, Rendered
 from monitor.config import Source, WebChannel
 from monitor.extract import extract_contacts
 from monitor.model import ProbeFailure, ProbeResult
 from monitor.probers._base import ProbeContext, failure_from_exception
 from monitor.probers._settings import proxy_for, request_headers
-from monitor.probers.http import latency_or_certificate_failure
+from monitor.probers.http import latency_or_certificate_failure, status_failure, text_failure
 from monitor.redact import mask_password
 
 __all__ = ["probe_rendered_page", "scan_rendered_source"]
@@ -87,20 +86,13 @@ def _expectation_failure(channel: WebChannel, rendered: Rendered) -> tuple[str, 
     """The channel's `expect` applied to the rendered page, in the HTTP prober's order and
     with its reasons; the body is the text a visitor reads."""
     expect = channel.expect
-    if rendered.status not in expect.status:
-        allowed = ", ".join(map(str, expect.status))
-        return "http_status", f"status {rendered.status}, expected {allowed}"
-    if expect.body_regex and not _search(expect.body_regex, rendered.text):
-        return "body_mismatch", f"rendered text does not match {expect.body_regex!r}"
-    if expect.body_not_regex and _search(expect.body_not_regex, rendered.text):
-        return "body_forbidden", f"rendered text matches {expect.body_not_regex!r}"
-    return latency_or_certificate_failure(
-        expect, rendered.elapsed, rendered.cert_not_after, "rendered"
+    return (
+        status_failure(expect, rendered.status)
+        or text_failure(expect, rendered.text, "rendered text")
+        or latency_or_certificate_failure(
+            expect, rendered.elapsed, rendered.cert_not_after, "rendered"
+        )
     )
-
-
-def _search(pattern: str, text: str) -> bool:
-    return patterns.search(pattern, text)  # RE2: linear time on a hostile page
 
 
 def _details(rendered: Rendered) -> dict:
