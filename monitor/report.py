@@ -7,10 +7,10 @@ import zoneinfo
 from collections.abc import Sequence
 from typing import Any
 
-from monitor.call_findings import reachable_finding
+from monitor.call_findings import REACHABLE, reachable_finding
 from monitor.history import Incident
 from monitor.line_state import line_note
-from monitor.model import Contacts, Finding
+from monitor.model import Contacts, Finding, ProbeResult
 from monitor.rounds import ChannelResult, Round
 
 __all__ = ["check_json", "check_table", "contacts_table", "findings_table", "table"]
@@ -114,6 +114,10 @@ def _summary(results: Sequence[ChannelResult]) -> str:
     if switched_off:
         refused = sum(r.result.success is True for r in switched_off)
         out += f"; {refused} of {len(switched_off)} switched-off lines refuse calls as expected"
+        ringing = sum(r.result.reason == REACHABLE for r in switched_off)
+        unproven = len(switched_off) - refused - ringing
+        out += f", {ringing} still reachable" if ringing else ""
+        out += f", {unproven} not proven (no answer)" if unproven else ""
     return out
 
 
@@ -133,11 +137,21 @@ def _measured_word(item: ChannelResult, shown_on: list[str]) -> str:
     if item.result.success is None:
         return f"not measured ({item.result.reason})" if item.result.reason else "not measured"
     if note is not None:  # a switched-off line that was dialled: refusing is its health
-        code = item.result.details.get("sip_status_code")
-        answer = f" (SIP {code})" if code else ""
-        verdict = "refused as expected" if item.result.success else "STILL REACHABLE"
-        return f"{note} · {verdict}{answer}"
+        return f"{note} · {_call_verdict(item.result)}"
     return "up" if item.result.success else "DOWN"
+
+
+def _call_verdict(result: ProbeResult) -> str:
+    """What a test call of a switched-off line proved: that it refuses calls, that it still
+    rings or answers (`deprecated_reachable`), or nothing (a timeout, a trunk that is down:
+    the reason says why)."""
+    code = result.details.get("sip_status_code")
+    answer = f" (SIP {code})" if code else ""
+    if result.success:
+        return f"refused as expected{answer}"
+    if result.reason == REACHABLE:
+        return f"STILL REACHABLE{answer}"
+    return f"not proven: {result.reason}{answer}"
 
 
 def findings_table(findings: Sequence[Finding]) -> str:

@@ -357,7 +357,8 @@ def channel_rows(state: State) -> list[ChannelOut]:
                 service=channel.service,
                 status=channel.status,
                 contact=channel.contact,
-                up=current.up,
+                # A numbering check or a switched-off line is never up or down (line_state).
+                up=current.up if measured(channel) else None,
                 success=result.success if result else None,
                 reason=result.reason if result else None,
                 message=result.message if result else None,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from monitor.config import PhoneChannel, WebChannel
 from monitor.model import ProbeResult
 from monitor.report import check_table
@@ -34,7 +36,18 @@ def test_switched_off_line_still_reachable_when_it_rings():
     rings = ProbeResult(False, "deprecated_reachable", details={"sip_status_code": 180})
     out = table_for((OLD_LINE, rings))
     assert "STILL REACHABLE (SIP 180)" in out
-    assert "0/0 channels up; 0 of 1 switched-off lines refuse calls as expected" in out
+    assert "0/0 channels up; 0 of 1 switched-off lines refuse calls as expected, 1 still" in out
+
+
+@pytest.mark.parametrize("reason", ["timeout", "trunk_unreachable", "sip_auth_failed"])
+def test_switched_off_line_not_proven_when_the_call_proved_nothing(reason: str):
+    """A call that timed out or never reached the trunk says nothing about the line: the
+    row says so with the reason, never that the line is still reachable."""
+    out = table_for((OLD_LINE, ProbeResult(False, reason)))
+    row = next(line for line in out.splitlines() if "old-hotline" in line)
+    assert f"not proven: {reason}" in row
+    assert "REACHABLE" not in out
+    assert "0 of 1 switched-off lines refuse calls as expected, 1 not proven" in out
 
 
 def test_numbering_check_counted_as_not_measured_when_nothing_was_dialled():

@@ -166,3 +166,15 @@ def test_status_page_shows_sip_answer_when_line_was_called():
     ringing = ProbeResult(True, details={"sip_status_code": 180, "post_dial_delay_seconds": 1.234})
     state.record_channel(("acme", "hotline"), ringing)
     assert "SIP 180 · post-dial 1.23 s" in render_status_page(state, None)
+
+
+def test_api_never_says_a_switched_off_line_is_down_when_its_test_calls_time_out():
+    """A deprecated line on `check: sip` whose calls time out proved nothing: the API gives
+    `up: null` (never down, never up), the reason stays in the row."""
+    old_sip = {**OLD, "check": "sip"}
+    defaults = {"sip": {"trunk": "sip:127.0.0.1:5060"}, "failure_threshold": 1}
+    state = State(registry_with([old_sip], **defaults))
+    for _ in range(2):
+        state.record_channel(("acme", "old"), ProbeResult(False, "timeout", "no answer"))
+    (row,) = channel_rows(state)
+    assert (row.up, row.success, row.reason) == (None, False, "timeout")
