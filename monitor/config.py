@@ -276,7 +276,19 @@ def _check_http_url(value: Any) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{value!r} is not an http(s) URL with a host")
     _check_host(parts.hostname)
+    _check_port(value)
     return value
+
+
+def _check_port(url: str) -> None:
+    """The URL's port, when it names one, is one a server can listen on: 1-65535 (RFC 6335
+    §6; port 0 means "any" to the socket API and reaches nothing)."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        raise ValueError(f"{url!r} has a port outside 1-65535") from None
+    if port == 0:
+        raise ValueError(f"{url!r} has port 0: use a port from 1 to 65535")
 
 
 def _check_host(host: str) -> None:
@@ -297,6 +309,7 @@ def _check_proxy_url(value: Any) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"proxy {value!r} is not an http(s) URL with a host")
+    _check_port(value)
     return value
 
 
@@ -309,6 +322,8 @@ def _check_channel_url(value: Any) -> str:
         parts = urlsplit(value)
         if not parts.hostname:
             raise ValueError(f"{value!r} is not a ws(s) URL with a host")
+        _check_host(parts.hostname)
+        _check_port(value)
         return value
     return _check_http_url(value)
 
@@ -495,6 +510,9 @@ class TcpChannel(ChannelBase):
     @field_validator("host")
     @classmethod
     def _host_name(cls, value: str) -> str:
+        name, colon, port = value.rpartition(":")
+        if colon and port.isdigit() and ":" not in name:  # "127.0.0.1:80", not an IPv6
+            raise ValueError(f"host {value!r} holds a port: write host: {name} and port: {port}")
         _check_host(value)
         return value
 

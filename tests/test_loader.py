@@ -256,6 +256,36 @@ def test_every_problem_reported_when_file_has_several(tmp_path: Path):
     ]
 
 
+@pytest.mark.parametrize(
+    ("channel", "message"),
+    [
+        ("{id: c, kind: web, url: 'http://127.0.0.1:99999/'}", "has a port outside 1-65535"),
+        ("{id: c, kind: web, url: 'https://a.test:0/'}", "has port 0: use a port from 1"),
+        ("{id: c, kind: chat, url: 'wss://a.test:70000/ws'}", "has a port outside 1-65535"),
+        (
+            "{id: c, kind: web, url: 'https://a.test/', proxy: 'http://p.test:0'}",
+            "has port 0",
+        ),
+        (
+            "{id: c, kind: tcp, host: '127.0.0.1:80', port: 80}",
+            "host '127.0.0.1:80' holds a port: write host: 127.0.0.1 and port: 80",
+        ),
+    ],
+    ids=["http port 99999", "https port 0", "wss port 70000", "proxy port 0", "tcp host:port"],
+)
+def test_port_refused_by_validate_when_no_server_can_listen_on_it(
+    tmp_path: Path, channel: str, message: str
+):
+    """A port outside 1-65535 (or a port written into a tcp host) is a registry error with
+    its own message, never a probe that fails with the catch-all reason `error`."""
+    path = tmp_path / "ports.yaml"
+    path.write_text(f"version: 1\norganizations:\n  - id: acme\n    channels:\n      - {channel}\n")
+    with pytest.raises(RegistryInvalid) as raised:
+        load_registry(path)
+    (issue,) = raised.value.issues
+    assert message in issue.message, issue
+
+
 def test_missing_file_reported_when_path_does_not_exist(capsys: pytest.CaptureFixture[str]):
     """A path that does not exist is one clear line and exit 2."""
     assert main(["validate", "--config", "/nonexistent/registry.yaml"]) == 2
