@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import socket
 import ssl
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -224,3 +226,34 @@ async def test_charset_from_header_when_page_is_windows_1251(
     )
     result = await probe_http(web(http_server, body_regex="Сообщения"), plain_ctx)
     assert result.success, result
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "a=b; Expires=Wed, 99 Foo 2099 99:99:99 GMT",
+        "a=b; Expires=" + "9" * 500,
+        "a=b; Max-Age=NaN; Domain=..",
+    ],
+    ids=["impossible date", "huge date", "odd max-age and domain"],
+)
+def test_unparsable_cookie_dropped_quietly_when_server_sets_it(
+    http_server: HttpServer, tmp_path: Path, cookie: str
+):
+    """A Set-Cookie the cookie jar cannot read is dropped, as browsers drop it: `check`
+    says up, and no warning with a traceback reaches its output (nor the daemon's log)."""
+    http_server.routes["/"] = page(b"ok", headers={"Set-Cookie": cookie})
+    registry = tmp_path / "r.yaml"
+    registry.write_text(
+        "version: 1\norganizations:\n  - id: acme\n    channels:\n"
+        f"      - {{id: site, kind: web, url: '{http_server.url('/')}'}}\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", "check", "--config", str(registry), "--format", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    assert "cookiejar" not in run.stderr

@@ -13,6 +13,7 @@ import functools
 import os
 import ssl
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -30,6 +31,12 @@ from monitor.probers.tlsinfo import PeerChain, peer_chain
 from monitor.wiretext import wire_text
 
 __all__ = ["DEFAULT_USER_AGENT", "MAX_HEAD_BYTES", "Response", "get", "open_client"]
+
+# http.cookiejar drops a Set-Cookie it cannot parse (an impossible Expires date, say) and
+# warns with a whole traceback, which would land in the daemon's JSON log as raw lines at
+# every probe of that site; the cookie is dropped as a browser drops it, which is all the
+# probe needs.
+warnings.filterwarnings("ignore", message=r"http\.cookiejar bug", category=UserWarning)
 
 # Honest (it names us) yet shaped like a browser's, which common bot filters let through.
 DEFAULT_USER_AGENT = "Mozilla/5.0 (compatible; contact-monitor)"
