@@ -191,7 +191,8 @@ def dns_zone() -> DnsZone:
             MAIL_DOMAIN: [(10, MAIL_HOST), (20, "backup.mail.test")],
             "nullmx.test": [(0, ".")],
             "noaddress.test": [(10, "ghost.noaddress.test")],
-            "nomx.test": [],
+            "nomx.test": [],  # but an A record: its own mail host (RFC 5321 §5.1)
+            "nomail.test": [],  # and no address either
             "big.test": [(10, MAIL_HOST)],
             "glue.test": [(10, MAIL_HOST)],
             "fallback.test": [(10, "dead.mail.test"), (20, MAIL_HOST)],

@@ -173,14 +173,22 @@ async def test_failed_result_when_peer_hangs_up_before_answering(
         (b"SSH-2.0-OpenSSH_9.2\r\n", 'without an HTTP status line: "SSH-2.0-OpenSSH_9.2\\r\\n"'),
         (b"<html>hi</html>", 'without an HTTP status line: "<html>hi</html>"'),  # HTTP/0.9
         (b"HTTP/1.1 200 OK\r\nServer: x", 'inside its response head: "HTTP/1.1 200 OK\\r\\nSe'),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789",
+            "closed the connection inside the body: received 10 bytes, expected 100",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            "closed the connection inside the body: incomplete chunked read",
+        ),
     ],
-    ids=["nothing", "ssh banner", "http/0.9 body", "half a head"],
+    ids=["nothing", "ssh banner", "http/0.9 body", "half a head", "body cut", "chunks cut"],
 )
 async def test_message_says_what_came_when_answer_has_no_status_line(
     raw_server, plain_ctx: ProbeContext, answer: bytes, message: str
 ):
-    """A peer that answers without a status line and closes: the reason is http_protocol
-    and the message quotes what it sent, or says it sent nothing."""
+    """A peer that answers without a status line, or cuts its answer short, and closes: the
+    reason is http_protocol and the message says what came (quoted), or that nothing did."""
 
     def reply(conn: socket.socket) -> None:
         conn.recv(4096)

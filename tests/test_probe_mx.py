@@ -54,10 +54,22 @@ async def test_mx_no_address_when_mx_host_does_not_resolve(ctx: ProbeContext):
     assert result.details["mx_hosts"] == ["ghost.noaddress.test"]
 
 
-async def test_no_mx_when_domain_exists_without_mx(ctx: ProbeContext):
-    """A domain with an A record but no MX fails with no_mx."""
+async def test_implicit_mx_when_domain_has_an_address_but_no_mx(ctx: ProbeContext):
+    """A domain with an A record but no MX is its own mail host (RFC 5321 §5.1): a sending
+    server delivers there, so the address works; mx_count 0 and implicit_mx say how."""
     result = await probe_mx(email("x@nomx.test"), ctx)
+    assert result.success, result
+    assert (result.details["mx_count"], result.details["implicit_mx"]) == (0, True)
+    assert result.details["mx_hosts"] == [
+        {"host": "nomx.test", "preference": 0, "addresses": ["127.0.0.1"]}
+    ]
+
+
+async def test_no_mx_when_domain_has_neither_mx_nor_address(ctx: ProbeContext):
+    """No MX and no A/AAAA: nowhere to deliver, no_mx."""
+    result = await probe_mx(email("x@nomail.test"), ctx)
     assert result.reason == "no_mx"
+    assert "no address to deliver to" in result.message
 
 
 async def test_dns_nxdomain_when_domain_does_not_exist(ctx: ProbeContext):

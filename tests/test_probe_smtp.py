@@ -11,12 +11,14 @@ from monitor.config import EmailChannel
 from monitor.probers import ProbeContext, probe_channel, probe_smtp
 
 
-def email(port: int, mode: str = "connect", timeout: str = "2s") -> EmailChannel:
+def email(
+    port: int, mode: str = "connect", timeout: str = "2s", domain: str = MAIL_DOMAIN
+) -> EmailChannel:
     return EmailChannel.model_validate(
         {
             "id": "b2b",
             "kind": "email",
-            "email": f"b2b@{MAIL_DOMAIN}",
+            "email": f"b2b@{domain}",
             "smtp": mode,
             "smtp_port": port,
             "timeout": timeout,
@@ -31,6 +33,16 @@ async def test_success_when_server_greets_and_answers_ehlo(smtp_server: int, ctx
     assert result.details["smtp_stage"] == "done"
     assert result.details["smtp_host"] == MAIL_HOST
     assert result.details["smtp_banner"]
+
+
+async def test_domain_itself_is_the_mail_host_when_it_has_no_mx(
+    smtp_server: int, ctx: ProbeContext
+):
+    """No MX record but an A record: the probe talks SMTP to the domain itself, as a
+    sending server does (implicit MX, RFC 5321 §5.1)."""
+    result = await probe_smtp(email(smtp_server, domain="nomx.test"), ctx)
+    assert result.success, result
+    assert (result.details["smtp_host"], result.details["implicit_mx"]) == ("nomx.test", True)
 
 
 async def test_success_when_starttls_verifies_against_mx_name(smtp_server: int, ctx: ProbeContext):

@@ -215,6 +215,10 @@ def _protocol_failure(message: str) -> tuple[str, str]:
     if message.startswith("illegal header line"):
         line = message.partition(":")[2].strip()
         return "http_malformed_header", f"malformed header line refused: {line}"[:300]
+    if message.startswith("peer closed connection without sending complete message body"):
+        # A valid answer cut short: say how much came (RFC 9112 §6.3: incomplete message).
+        how = message.partition("(")[2].rstrip(")") or "incomplete"
+        return "http_protocol", f"the server closed the connection inside the body: {how}"
     return "http_protocol", f"not a valid HTTP answer: {message}"[:300]
 
 

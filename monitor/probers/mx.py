@@ -24,6 +24,7 @@ class MailHost:
     name: str  # the exchange, without the trailing dot
     preference: int
     addresses: tuple[str, ...]  # IPv4 then IPv6; empty when the name has none
+    implicit: bool = False  # the domain itself, for want of MX records (RFC 5321 §5.1)
 
 
 async def mail_hosts(domain: str, ctx: ProbeContext) -> list[MailHost]:
@@ -39,7 +40,12 @@ async def mail_hosts(domain: str, ctx: ProbeContext) -> list[MailHost]:
 
 
 async def _mail_hosts(domain: str, ctx: ProbeContext) -> list[MailHost]:
-    answer = await _query(ctx, domain, "MX")
+    try:
+        answer = await _query(ctx, domain, "MX")
+    except ProbeFailure as failure:
+        if failure.reason != "no_mx":
+            raise
+        return await _implicit_mx(domain, ctx)
     records = sorted(answer, key=lambda r: (r.preference, str(r.exchange)))
     if any(r.exchange == dns.name.root for r in records):
         raise ProbeFailure(
@@ -63,6 +69,19 @@ async def _mail_hosts(domain: str, ctx: ProbeContext) -> list[MailHost]:
             mx_hosts=names,
         )
     return hosts
+
+
+async def _implicit_mx(domain: str, ctx: ProbeContext) -> list[MailHost]:
+    """A domain without MX records is its own mail host when it has an address: "the domain
+    name ... MUST be treated as if it was associated with an implicit MX RR, with a
+    preference of 0, pointing to that host" (RFC 5321 §5.1); a sending server delivers
+    there, so the address works. `no_mx` when it has no address either."""
+    addresses = await _addresses(ctx, domain, None)
+    if not addresses:
+        raise ProbeFailure(
+            "no_mx", f"{domain} has no MX records and no address to deliver to", mx_count=0
+        )
+    return [MailHost(domain, 0, addresses, implicit=True)]
 
 
 async def _query(ctx: ProbeContext, name: str, rdtype: str) -> dns.resolver.Answer:
@@ -108,16 +127,24 @@ async def _addresses(ctx: ProbeContext, name: str, known: list[str] | None) -> t
     return tuple(found)
 
 
+def _is_implicit(hosts: list[MailHost]) -> bool:
+    return len(hosts) == 1 and hosts[0].implicit
+
+
 @guarded
 async def probe_mx(channel: EmailChannel, ctx: ProbeContext) -> ProbeResult:
-    """Succeeds when the address's domain has at least one MX host with an address."""
+    """Succeeds when the address's domain has at least one MX host with an address, or no
+    MX record but an address of its own (the implicit MX of RFC 5321 §5.1)."""
     return ProbeResult(True, details=mx_details(await mail_hosts(channel.domain, ctx)))
 
 
 def mx_details(hosts: list[MailHost]) -> dict[str, Any]:
-    """What an MX lookup found, as probe details."""
+    """What an MX lookup found, as probe details; an implicit MX (RFC 5321 §5.1) counts no
+    MX record and says `implicit_mx: true`."""
+    implicit = _is_implicit(hosts)
     return {
-        "mx_count": len(hosts),
+        "mx_count": 0 if implicit else len(hosts),
+        **({"implicit_mx": True} if implicit else {}),
         "mx_hosts": [
             {"host": h.name, "preference": h.preference, "addresses": list(h.addresses)}
             for h in hosts
