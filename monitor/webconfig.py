@@ -72,6 +72,9 @@ def load_web_config(path: Path) -> WebConfig:
         config.ssl_certfile = str(base / data.tls_server_config.cert_file)
         config.ssl_keyfile = str(base / data.tls_server_config.key_file)
         config.ssl_min_version = data.tls_server_config.min_version
+        for field, file in (("cert_file", config.ssl_certfile), ("key_file", config.ssl_keyfile)):
+            if not Path(file).is_file():
+                raise WebConfigInvalid(f"{path}: tls_server_config.{field}: no such file: {file}")
         try:
             ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
                 config.ssl_certfile, config.ssl_keyfile

@@ -92,6 +92,27 @@ def test_run_refuses_to_start_when_web_config_is_invalid(
     assert "not a bcrypt hash" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("missing", ["cert_file", "key_file"])
+def test_run_names_the_missing_file_when_web_config_points_nowhere(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], missing: str
+):
+    """A certificate or key that is not there is named, with its field, before anything
+    listens."""
+    web = tmp_path / "web.yml"
+    files = {"cert_file": "server.crt", "key_file": "server.key"}
+    files[missing] = "nowhere.pem"
+    for field, name in files.items():
+        if field != missing:
+            (tmp_path / name).write_text("unused")
+    web.write_text(
+        f"tls_server_config: {{cert_file: {files['cert_file']}, key_file: {files['key_file']}}}\n"
+    )
+    config = write(tmp_path / "r.yaml", [])
+    assert main(["run", "--config", str(config), "--web-config", str(web)]) == 2
+    err = capsys.readouterr().err
+    assert f"tls_server_config.{missing}: no such file: {tmp_path / 'nowhere.pem'}" in err
+
+
 def test_last_good_registry_kept_when_reloads_bring_broken_files(
     tmp_path: Path, start_daemon: Any, http_server: HttpServer
 ):
