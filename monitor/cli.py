@@ -369,6 +369,9 @@ async def _extract_url(url: str, region: str) -> Any:
         result = await probe_source(source, ctx)
     if not result.success or result.contacts is None:
         raise _UsageError(f"cannot read {url}: {result.reason}: {result.message}")
+    if result.details.get("truncated"):
+        read = result.details.get("body_bytes", 0)
+        print(f"note: only the page's first {read} bytes were read", file=sys.stderr)
     return result.contacts
 
 

@@ -51,11 +51,18 @@ def find_drift(registry: Registry, scans: Mapping[SourceKey, ProbeResult]) -> li
                 evidence = f"{scan.reason}: {scan.message}" if scan.message else scan.reason
                 findings.append(Finding("source_unreachable", org.id, source.id, evidence=evidence))
                 continue
-            findings += _page_findings(org, source.id, scan.contacts, registry.defaults.region)
+            complete = not scan.details.get("truncated")  # read to its end
+            findings += _page_findings(
+                org, source.id, scan.contacts, registry.defaults.region, complete
+            )
     return sorted(findings, key=Finding.sort_key)
 
 
-def _page_findings(org: Organization, source: str, page: Contacts, region: str) -> list[Finding]:
+def _page_findings(
+    org: Organization, source: str, page: Contacts, region: str, complete: bool = True
+) -> list[Finding]:
+    """Findings of one scanned page; `complete` false (only the page's first
+    `max_body_bytes` were read) raises no `active_missing`: the contact may come later."""
     phones, emails = _index(org, region)
     found: list[Finding] = []
     for phone in page.phones:
@@ -67,7 +74,8 @@ def _page_findings(org: Organization, source: str, page: Contacts, region: str) 
         found += _published(org.id, source, channels, email.address, email.raw)
     for channel in org.channels:
         if (
-            channel.status == "active"
+            complete
+            and channel.status == "active"
             and source in channel.published_on
             and not _shows(page, channel, region)
         ):

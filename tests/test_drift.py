@@ -3,6 +3,7 @@ through `check` and `drift` against a loopback page."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -302,6 +303,40 @@ def test_source_unreachable_reported_when_page_answers_404(
         "source_unreachable",
         "http_status: status 404",
     )
+
+
+@pytest.mark.parametrize("coding", ["identity", "gzip"])
+def test_long_page_scanned_on_its_first_bytes_when_it_passes_max_body_bytes(
+    http_server: HttpServer,
+    dns_port: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    coding: str,
+):
+    """A page longer than the source's max_body_bytes is read up to it, not refused: the
+    deprecated number near the top is a finding, and the active number past the cap is not
+    reported missing, since that part of the page was never read."""
+    html = (
+        "<p>Старый номер: 8 (800) 234-70-00</p>" + "<p>текст</p>" * 2000 + "<p>8 800 555-89-82</p>"
+    ).encode()
+    body, headers = (
+        (gzip.compress(html), {"Content-Encoding": "gzip"})
+        if coding == "gzip"
+        else (
+            html,
+            {},
+        )
+    )
+    http_server.routes["/long"] = page(body, headers=headers)
+    config = write_registry(tmp_path, http_server.url("/long"), dns_port)
+    data = yaml.safe_load(config.read_text())
+    data["organizations"][0]["sources"][0]["max_body_bytes"] = 4096
+    config.write_text(yaml.safe_dump(data, allow_unicode=True))
+    assert main(["drift", "--config", str(config), "--format", "json"]) == 1
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert [(f["type"], f["channel"]) for f in findings] == [
+        ("deprecated_published", "marketplace-hotline-old")
+    ]
 
 
 def test_extract_reads_url_when_source_is_http(

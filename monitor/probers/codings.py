@@ -51,7 +51,7 @@ class _Zlib:
             out = self._obj.decompress(data, limit)
         self._first = False
         if self._obj.unconsumed_tail:
-            raise _OverCap
+            raise _OverCap(out)
         return out
 
 
@@ -62,7 +62,7 @@ class _Brotli:
     def feed(self, data: bytes, limit: int) -> bytes:
         out = self._obj.process(data, output_buffer_limit=limit)
         if not self._obj.can_accept_more_data():
-            raise _OverCap
+            raise _OverCap(out)
         return out
 
 
@@ -75,12 +75,16 @@ class _Zstd:
         for i in range(0, len(data), _ZSTD_PIECE):
             out += self._obj.decompress(data[i : i + _ZSTD_PIECE])
             if len(out) > limit:
-                raise _OverCap
+                raise _OverCap(bytes(out))
         return bytes(out)
 
 
 class _OverCap(Exception):  # noqa: N818 - a signal, not an error
-    pass
+    """The coding would produce more than its limit; `partial` is what it produced."""
+
+    def __init__(self, partial: bytes = b"") -> None:
+        super().__init__()
+        self.partial = partial
 
 
 _CODINGS = {
@@ -98,10 +102,11 @@ class BodyDecoder:
     undone last first; `identity` is none) into at most `cap` bytes.
 
     Raises `ProbeFailure`: `bad_encoding` for a coding we cannot undo or a corrupt body,
-    `too_large` when the decoded body would pass the cap.
+    `too_large` when the decoded body would pass the cap, unless `truncate`: then the body's
+    first `cap` bytes are given and `truncated` is set.
     """
 
-    def __init__(self, content_encoding: str, cap: int) -> None:
+    def __init__(self, content_encoding: str, cap: int, truncate: bool = False) -> None:
         names = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
         names = [n for n in names if n != "identity"]
         unknown = [n for n in names if n not in _CODINGS]
@@ -109,20 +114,31 @@ class BodyDecoder:
             raise ProbeFailure("bad_encoding", f"unsupported content-encoding {unknown[0]!r}")
         self._chain: list[_Coding] = [_CODINGS[n]() for n in reversed(names)] or [_Identity()]
         self.cap = cap
+        self.truncate = truncate
+        self.truncated = False  # the cap was reached and the rest of the body left out
         self.decoded = 0  # bytes of decoded body so far
 
     def feed(self, data: bytes) -> bytes:
         """The decoded bytes `data` (the next raw piece of the body) yields."""
+        room = self.cap - self.decoded  # what the body may still add
+        coding = self._chain[0]
         try:
             for coding in self._chain:
-                data = coding.feed(data, self.cap + 1 - self.decoded)
-        except _OverCap:
-            self._over(self.cap + 1)
+                data = coding.feed(data, room + 1)
+        except _OverCap as over:
+            if not self.truncate:
+                self._over(self.cap + 1)
+            # Only the outermost coding's output is body text; an inner one's is not.
+            data = over.partial if coding is self._chain[-1] else b""
+            self.truncated = True
         except _CORRUPT as exc:
             raise ProbeFailure("bad_encoding", f"corrupt compressed body: {exc}") from None
+        if len(data) > room:
+            if not self.truncate:
+                self._over(self.decoded + len(data))
+            self.truncated = True
+            data = data[:room]
         self.decoded += len(data)
-        if self.decoded > self.cap:
-            self._over(self.decoded)
         return data
 
     def _over(self, read: int) -> None:

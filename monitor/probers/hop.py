@@ -178,7 +178,8 @@ async def get(
     """GET `url`. `body(status, has_location)` says what to do with the body: "decode"
     reads and decodes it (at most `cap` bytes), "drain" reads it raw (a status-only check
     never fails on its coding), "peek" reads it raw up to `cap` and leaves the rest unread
-    (no too_large), "skip" leaves it unread.
+    (no too_large), "head" decodes its first `cap` bytes and leaves the rest unread (no
+    too_large; `body_truncated` says it stopped), "skip" leaves it unread.
 
     Raises `ProbeFailure` for oversize, badly coded or oversized-head answers and for a
     proxy's own failures; other transport errors propagate for the guard to classify.
@@ -250,22 +251,25 @@ def _check_head(answer: httpx.Response) -> None:
 
 async def _read(answer: httpx.Response, cap: int, mode: str) -> tuple[bytes, int, bool]:
     """The body (decoded, or empty when drained), its size, both bounded by `cap`, and
-    whether a "peek" stopped at the cap."""
-    coding = answer.headers.get("content-encoding", "") if mode == "decode" else ""
-    decoder = BodyDecoder(coding, cap)
+    whether a "peek" or "head" stopped at the cap."""
+    coding = answer.headers.get("content-encoding", "") if mode in ("decode", "head") else ""
+    decoder = BodyDecoder(coding, cap, truncate=mode == "head")
     out = bytearray()
     raw = 0
     async for chunk in answer.aiter_raw():
         raw += len(chunk)
         if raw > cap and mode == "peek":
             return bytes(out), decoder.decoded, True  # the status is what counts
-        if raw > cap:
+        if raw > cap and mode != "head":
             raise ProbeFailure(
                 "too_large", f"body larger than {cap} bytes", body_bytes_read=min(raw, cap + 1)
             )
-        decoded = decoder.feed(chunk)
-        if mode == "decode":
+        over = raw > cap  # "head": what came past the cap is never decoded
+        decoded = decoder.feed(chunk[: len(chunk) - (raw - cap)] if over else chunk)
+        if mode in ("decode", "head"):
             out += decoded
+        if over or decoder.truncated:
+            return bytes(out), decoder.decoded, True  # the page's first `cap` bytes
     return bytes(out), decoder.decoded, False
 
 

@@ -29,7 +29,9 @@ async def probe_source(source: Source, ctx: ProbeContext) -> ProbeResult:
 
 @guarded
 async def _probe_static(source: Source, ctx: ProbeContext) -> ProbeResult:
-    page = await fetch(source.url, ctx, source.max_body_bytes, MAX_REDIRECTS)
+    # A page past max_body_bytes is scanned on its first max_body_bytes: what is there is
+    # published; what is not is not known to be missing (`truncated`, read by drift).
+    page = await fetch(source.url, ctx, source.max_body_bytes, MAX_REDIRECTS, body="head")
     if not 200 <= page.status < 300:
         raise ProbeFailure("http_status", f"status {page.status}", status_code=page.status)
     content_type = page.headers.get("content-type")
@@ -46,4 +48,6 @@ async def _probe_static(source: Source, ctx: ProbeContext) -> ProbeResult:
         "phones": len(contacts.phones),
         "emails": len(contacts.emails),
     }
+    if page.body_truncated:
+        details["truncated"] = True
     return ProbeResult(True, details=details, contacts=contacts)
