@@ -249,7 +249,13 @@ def _contact(
     try:
         number = phonenumbers.parse(phone, region)
     except phonenumbers.NumberParseException as exc:
-        return None, ("phone", f"cannot read {phone!r} as a phone number: {exc._msg}")
+        hint = (
+            ": write the number alone, with an extension as 'доб. 101' or 'ext. 101', and "
+            "words such as '(бесплатно)' in notes"
+            if any(c.isalpha() for c in phone)
+            else ""
+        )
+        return None, ("phone", f"cannot read {phone!r} as a phone number ({exc._msg}){hint}")
     if not phonenumbers.is_valid_number(number):
         return None, ("phone", f"{phone!r} is not a valid number for region {region}")
     return canonical(e164(number), number.extension), None

@@ -143,3 +143,25 @@ def test_no_warning_when_secret_variables_are_set(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("SIP_PASSWORD", "hunter2")
     path = pushed_chat_registry(tmp_path)
     assert check_registry(path)[1] == []
+
+
+@pytest.mark.parametrize(
+    ("phone", "hint"),
+    [
+        ("8-800-555-35-35 (бесплатно)", True),
+        ("звоните нам", True),
+        ("+7 (", False),
+    ],
+)
+def test_unreadable_phone_explained_when_registry_writes_words_beside_it(
+    tmp_path: Path, phone: str, hint: bool
+):
+    """A phone field libphonenumber cannot read gets a message that says what to write;
+    words beside the number are pointed to `notes`."""
+    path = tmp_path / "r.yaml"
+    path.write_text(channels(f"{{id: h, kind: phone, phone: '{phone}'}}"))
+    with pytest.raises(RegistryInvalid) as raised:
+        load_registry(path)
+    (issue,) = raised.value.issues
+    assert issue.message.startswith(f"cannot read {phone!r} as a phone number (")
+    assert ("words such as '(бесплатно)' in notes" in issue.message) is hint
