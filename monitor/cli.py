@@ -297,11 +297,12 @@ def _check(args: argparse.Namespace) -> int:
 def _has_problems(round_: Round) -> bool:
     # success None measured nothing (a numbering check, a skipped call): only an invalid
     # number is a problem there, never "not dialled". A failure inside a maintenance
-    # window is planned work, as the daemon's alerts take it.
+    # window is planned work, and one outside the channel's hours is expected, as the
+    # daemon's alerts take them.
     down = any(
         r.result.success is False
         for r in round_.results
-        if r.channel.status == "active" and not r.in_maintenance
+        if r.channel.status == "active" and not r.in_maintenance and r.closed is None
     )
     invalid = any(r.result.details.get("number_valid") is False for r in round_.results)
     invalid |= any(r.result.reason == "deprecated_reachable" for r in round_.results)

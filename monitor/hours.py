@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from monitor.config import HoursWindow, clock_minutes, parse_days
 
-__all__ = ["in_hours"]
+__all__ = ["hours_text", "in_hours"]
 
 
 def in_hours(windows: Sequence[HoursWindow], now: datetime.datetime, timezone: str) -> bool:
@@ -22,3 +22,10 @@ def in_hours(windows: Sequence[HoursWindow], now: datetime.datetime, timezone: s
         and clock_minutes(w.from_) <= minute < clock_minutes(w.to)
         for w in windows
     )
+
+
+def hours_text(windows: Sequence[HoursWindow]) -> str:
+    """`mon-fri 09:00–18:00, sat 10:00–16:00`, or `24/7` without windows."""
+    if not windows:
+        return "24/7"
+    return ", ".join(f"{w.days} {w.from_}–{w.to}".replace(" 00:00–24:00", "") for w in windows)

@@ -46,6 +46,7 @@ def _result_json(item: ChannelResult) -> dict[str, Any]:
         "details": result.details,
         "in_maintenance": item.in_maintenance,  # a failure then is planned work
         "maintenance": item.maintenance,  # the window, e.g. "sun 02:00–04:00", or null
+        "closed": item.closed,  # outside its hours: the hours, e.g. "mon-fri 09:00–18:00"
     }
 
 
@@ -89,6 +90,9 @@ def check_table(round_: Round) -> str:
     planned = sum(r.in_maintenance for r in round_.results)
     if planned:
         out += f"; {planned} in maintenance (failures there are planned work)"
+    closed = sum(r.closed is not None and r.result.success is False for r in round_.results)
+    if closed:
+        out += f"; {closed} failed outside their published hours (expected)"
     if round_.scans:
         read = sum(scan.success for scan in round_.scans.values())  # a failed scan read nothing
         out += f"; {read} of {len(round_.scans)} sources read\n\n" + findings_table(round_.findings)
@@ -123,11 +127,14 @@ def _summary(results: Sequence[ChannelResult]) -> str:
 
 def _result_word(item: ChannelResult, shown_on: list[str]) -> str:
     """up / DOWN, or for what measured nothing the words of `monitor.line_state`; inside
-    a maintenance window, `maintenance (DOWN, sun 02:00–04:00)`."""
+    a maintenance window, `maintenance (DOWN, sun 02:00–04:00)`; a failure outside the
+    channel's hours, `closed (DOWN, open mon-fri 09:00–18:00)`."""
     word = _measured_word(item, shown_on)
-    if item.maintenance is None:
-        return word
-    return f"maintenance ({word}, {item.maintenance})"
+    if item.maintenance is not None:
+        return f"maintenance ({word}, {item.maintenance})"
+    if item.closed is not None and item.result.success is False:
+        return f"closed ({word}, open {item.closed})"
+    return word
 
 
 def _measured_word(item: ChannelResult, shown_on: list[str]) -> str:

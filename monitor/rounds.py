@@ -14,6 +14,7 @@ from pathlib import Path
 
 from monitor.config import Channel, MaintenanceWindow, Registry
 from monitor.drift import SourceKey, find_drift
+from monitor.hours import hours_text, in_hours
 from monitor.maintenance import active_window, window_text, windows_by_channel
 from monitor.model import Finding, ProbeResult
 from monitor.probers import probe_channel, probe_context, probe_source
@@ -31,6 +32,9 @@ class ChannelResult:
     # The maintenance window the probe ran in (`sun 02:00–04:00`), None outside any: a
     # failure inside one is planned work, not a problem (`check` exits 0 for it).
     maintenance: str | None = None
+    # The channel's published hours (`mon-fri 09:00–18:00`) when the probe ran outside them,
+    # None inside: a failure then is no problem, as the daemon's alerts take it.
+    closed: str | None = None
 
     @property
     def in_maintenance(self) -> bool:
@@ -95,7 +99,11 @@ async def run_round(
     round_ = Round(
         [
             ChannelResult(
-                org, channel, result, _maintenance(registry, windows, org, channel, result)
+                org,
+                channel,
+                result,
+                _maintenance(registry, windows, org, channel, result),
+                _closed(registry, channel, result),
             )
             for (org, channel), result in zip(channels, probed, strict=True)
         ],
@@ -103,6 +111,14 @@ async def run_round(
     )
     round_.findings = find_drift(registry, round_.scans)
     return round_
+
+
+def _closed(registry: Registry, channel: Channel, result: ProbeResult) -> str | None:
+    """The channel's hours when the probe (at `result.timestamp`) ran outside them."""
+    moment = datetime.datetime.fromtimestamp(result.timestamp, datetime.UTC)
+    if in_hours(channel.hours, moment, registry.defaults.timezone):
+        return None
+    return hours_text(channel.hours)
 
 
 def _maintenance(

@@ -8,15 +8,14 @@ import asyncio
 import datetime
 import time
 import zoneinfo
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from monitor.config import Channel, HoursWindow, Registry
+from monitor.config import Channel, Registry
 from monitor.history import History, HistoryHealth, HistoryUnavailable
-from monitor.hours import in_hours
+from monitor.hours import hours_text, in_hours
 from monitor.line_state import line_note, measured
 from monitor.maintenance import active_window, window_end, window_text
 from monitor.model import ProbeResult
@@ -31,12 +30,6 @@ _ENV = Environment(
     loader=PackageLoader("monitor", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
 )
-
-
-def hours_text(windows: Sequence[HoursWindow]) -> str:
-    if not windows:
-        return "24/7"
-    return ", ".join(f"{w.days} {w.from_}–{w.to}".replace(" 00:00–24:00", "") for w in windows)
 
 
 @dataclass

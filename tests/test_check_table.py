@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
+import datetime
+import json
+from pathlib import Path
 
+import pytest
+from servers import HttpServer
+
+from monitor.cli import main
 from monitor.config import PhoneChannel, WebChannel
 from monitor.model import ProbeResult
 from monitor.report import check_table
@@ -55,3 +61,52 @@ def test_numbering_check_counted_as_not_measured_when_nothing_was_dialled():
     out = table_for((HOTLINE, ProbeResult(None, details={"number_valid": True})))
     assert "number valid · not dialled" in out
     assert "0/0 channels up (1 not measured" in out
+
+
+def test_failure_outside_hours_reads_closed_when_the_channel_is_closed():
+    """A chat that fails outside its published hours reads `closed (DOWN, open …)` and is
+    counted apart: the daemon's alerts stay quiet then too."""
+    chat = WebChannel.model_validate(
+        {
+            "id": "chat",
+            "kind": "chat",
+            "url": "https://acme.test/chat",
+            "hours": {"days": "mon-fri", "from": "09:00", "to": "18:00"},
+        }
+    )
+    failed = ChannelResult(
+        "acme", chat, ProbeResult(False, "timeout"), closed="mon-fri 09:00–18:00"
+    )
+    out = check_table(Round([failed]))
+    assert "closed (DOWN, open mon-fri 09:00–18:00)" in out
+    assert "1 failed outside their published hours (expected)" in out
+
+
+def test_closed_failure_is_no_problem_when_check_decides_its_exit_code():
+    """`check` exits 0 for a failure outside the channel's hours, 1 for one inside."""
+    from monitor.cli import _has_problems
+
+    failed = ProbeResult(False, "timeout")
+    closed = ChannelResult("acme", SITE, failed, closed="mon-fri 09:00–18:00")
+    assert not _has_problems(Round([closed]))
+    assert _has_problems(Round([ChannelResult("acme", SITE, failed)]))
+
+
+def test_check_exits_0_when_the_only_failure_is_outside_hours(
+    http_server: HttpServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """End to end: a chat open only on another weekday fails now, and `check` says closed
+    with its hours and exits 0."""
+    other_day = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"][
+        (datetime.datetime.now(datetime.UTC).weekday() + 3) % 7
+    ]
+    registry = tmp_path / "r.yaml"
+    registry.write_text(
+        "version: 1\ndefaults: {timezone: UTC}\norganizations:\n  - id: acme\n"
+        "    channels:\n"
+        f"      - {{id: chat, kind: chat, url: '{http_server.url('/gone')}',"
+        f" hours: {{days: {other_day}, from: '09:00', to: '18:00'}}}}\n"
+    )
+    assert main(["check", "--config", str(registry), "--format", "json"]) == 0
+    (result,) = json.loads(capsys.readouterr().out)["results"]
+    assert (result["success"], result["closed"]) == (False, f"{other_day} 09:00–18:00")
