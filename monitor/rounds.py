@@ -7,17 +7,18 @@ probes one at a time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.config import Channel, MaintenanceWindow, Registry
+from monitor.config import Channel, MaintenanceWindow, Registry, Source
 from monitor.drift import SourceKey, find_drift
 from monitor.hours import hours_text, in_hours
 from monitor.maintenance import active_window, window_text, windows_by_channel
 from monitor.model import Finding, ProbeResult
-from monitor.probers import probe_channel, probe_context, probe_source
+from monitor.probers import peer_host, probe_channel, probe_context, probe_source
 
 __all__ = ["ChannelResult", "Round", "UnknownChannel", "run_round", "select_channels"]
 
@@ -81,10 +82,21 @@ async def run_round(
     )
     total, done = len(channels) + len(sources), 0
     limit = asyncio.Semaphore(registry.defaults.concurrency)
+    # As the daemon does: at most per_host_concurrency probes against one host at once, so
+    # a round of many channels on one site does not trip its rate limits.
+    per_host: dict[str, asyncio.Semaphore] = {}
 
-    async def bounded(work: Awaitable[ProbeResult]) -> ProbeResult:
+    def host_limit(target: Channel | Source) -> asyncio.Semaphore | contextlib.nullcontext:
+        host = peer_host(target)
+        if host is None:
+            return contextlib.nullcontext()
+        if host not in per_host:
+            per_host[host] = asyncio.Semaphore(registry.defaults.per_host_concurrency)
+        return per_host[host]
+
+    async def bounded(target: Channel | Source, work: Awaitable[ProbeResult]) -> ProbeResult:
         nonlocal done
-        async with limit:
+        async with host_limit(target), limit:
             result = await work
         done += 1
         if progress:
@@ -92,8 +104,8 @@ async def run_round(
         return result
 
     async with probe_context(registry.defaults, base_dir) as ctx:
-        channel_results = asyncio.gather(*(bounded(probe_channel(c, ctx)) for _, c in channels))
-        source_results = asyncio.gather(*(bounded(probe_source(s, ctx)) for _, s in sources))
+        channel_results = asyncio.gather(*(bounded(c, probe_channel(c, ctx)) for _, c in channels))
+        source_results = asyncio.gather(*(bounded(s, probe_source(s, ctx)) for _, s in sources))
         probed, scanned = await asyncio.gather(channel_results, source_results)
     windows = windows_by_channel(registry)
     round_ = Round(

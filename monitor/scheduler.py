@@ -13,7 +13,6 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import structlog
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED, JobSubmissionEvent
@@ -25,17 +24,15 @@ from monitor.browser import BrowserPool
 from monitor.config import (
     Channel,
     Defaults,
-    EmailChannel,
     Registry,
     Source,
-    TcpChannel,
-    WebChannel,
 )
 from monitor.metrics import MonitorMetrics
 from monitor.model import ProbeResult
 from monitor.probers import (
     ProbeContext,
     make_probe_context,
+    peer_host,
     probe_channel,
     probe_source,
 )
@@ -118,17 +115,6 @@ def _targets(registry: Registry) -> dict[str, Channel | Source]:
         for source in org.sources:
             targets[_job_id("source", org.id, source.id)] = source
     return targets
-
-
-def _host_of(target: Channel | Source) -> str | None:
-    """The peer a probe talks to, for the per-host cap (None: no network, no cap)."""
-    if isinstance(target, Source | WebChannel):
-        return urlsplit(target.url).hostname
-    if isinstance(target, EmailChannel):
-        return target.domain
-    if isinstance(target, TcpChannel):
-        return target.host
-    return None
 
 
 def channel_interval(channel: Channel, defaults: Defaults) -> float:
@@ -383,10 +369,10 @@ class ProbeScheduler:
         return current is not None and same_measurement(target, current)
 
     def _host_for(self, job_id: str, target: Channel | Source) -> str | None:
-        """`_host_of`, parsed once per definition of the target rather than at every run."""
+        """`peer_host`, parsed once per definition of the target rather than at every run."""
         known = self._hosts.get(job_id)
         if known is None or known[0] is not target:
-            known = self._hosts[job_id] = (target, _host_of(target))
+            known = self._hosts[job_id] = (target, peer_host(target))
         return known[1]
 
     def _host_limit(self, host: str | None) -> asyncio.Semaphore | contextlib.nullcontext:

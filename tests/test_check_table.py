@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime
 import json
+import socket
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from servers import HttpServer
@@ -110,3 +114,37 @@ def test_check_exits_0_when_the_only_failure_is_outside_hours(
     assert main(["check", "--config", str(registry), "--format", "json"]) == 0
     (result,) = json.loads(capsys.readouterr().out)["results"]
     assert (result["success"], result["closed"]) == (False, f"{other_day} 09:00–18:00")
+
+
+def test_check_keeps_per_host_concurrency_when_many_channels_share_a_host(
+    raw_server: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    """`check` opens at most `per_host_concurrency` connections to one host at once, as
+    the daemon does, so a round of many channels on one site does not trip its limits."""
+    active, most = [0], [0]
+    lock = threading.Lock()
+
+    def slow_page(conn: socket.socket) -> None:
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+        conn.recv(4096)
+        time.sleep(0.2)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        with lock:
+            active[0] -= 1
+        conn.close()
+
+    server = raw_server(slow_page)
+    lines = "".join(
+        f"      - {{id: page-{i}, kind: web, url: 'http://127.0.0.1:{server.port}/{i}'}}\n"
+        for i in range(8)
+    )
+    registry = tmp_path / "r.yaml"
+    registry.write_text(
+        "version: 1\ndefaults: {per_host_concurrency: 2}\norganizations:\n  - id: acme\n"
+        "    channels:\n" + lines
+    )
+    assert main(["check", "--config", str(registry), "--format", "json"]) == 0
+    assert all(r["success"] for r in json.loads(capsys.readouterr().out)["results"])
+    assert most[0] == 2

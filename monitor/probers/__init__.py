@@ -4,8 +4,9 @@ none of them ever raising. `PROBERS` names them; `probe_channel` picks a channel
 from __future__ import annotations
 
 import dataclasses
+from urllib.parse import urlsplit
 
-from monitor.config import Channel
+from monitor.config import Channel, EmailChannel, Source, TcpChannel, WebChannel
 from monitor.model import ProbeResult
 from monitor.probers._base import (
     ProbeContext,
@@ -29,6 +30,7 @@ __all__ = [
     "ProbeContext",
     "Prober",
     "make_probe_context",
+    "peer_host",
     "probe_channel",
     "probe_context",
     "probe_source",
@@ -55,6 +57,18 @@ _BY_KIND = {
     "social": ("http",),
     "tcp": ("tcp",),
 }
+
+
+def peer_host(target: Channel | Source) -> str | None:
+    """The peer a probe of `target` talks to, for the per-host cap
+    (`defaults.per_host_concurrency`); None: no network, no cap."""
+    if isinstance(target, Source | WebChannel):
+        return urlsplit(target.url).hostname
+    if isinstance(target, EmailChannel):
+        return target.domain
+    if isinstance(target, TcpChannel):
+        return target.host
+    return None
 
 
 def probers_for(channel: Channel) -> tuple[str, ...]:
