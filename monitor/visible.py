@@ -5,7 +5,16 @@ items, table cells, paragraphs, …), so "info@acme.ru<br>sales@acme.ru" is two 
 Unicode spaces and dashes become the ASCII ones a reader takes them for; characters that
 show nothing (soft hyphen, zero-width space/joiner, word joiner, BOM) are dropped.
 Content under `hidden`, an inline `display:none`/`visibility:hidden`, `<template>` and
-`<noscript>` (browsers run scripts) is not shown: it is kept apart, as hidden text.
+`<noscript>` (browsers run scripts) is not shown: it is kept apart, as hidden text, with the
+values of `<input type=hidden>`.
+
+Form controls and images show text that is not in the tree's text nodes (HTML Living
+Standard §4.10, §4.8.4.4): a text-like `<input>` shows its `value` (placeholders are
+format hints and stay unread), a `<select>` its options (the closed control shows one,
+the visitor opens it to read the others, so all count; an option's `label` replaces its
+text), an `<img>` its `alt` (the text equivalent of what it draws, read aloud and shown when
+it fails to load). SVG `<text>`/`<tspan>` is drawn; its `<title>` (a hover tooltip), `<desc>`
+and `<metadata>` are not, nor is a `<datalist>` (suggestions) or the tab's `<title>`.
 """
 
 from __future__ import annotations
@@ -20,17 +29,34 @@ from monitor.emails import decode_cfemail
 
 __all__ = ["PageText", "mark_lines", "normalise_text", "read_html"]
 
-_NOT_SHOWN = ["script", "style", "head", "title", "svg", "iframe", "object", "select"]
+_NOT_SHOWN = [
+    "script",
+    "style",
+    "head",
+    "title",
+    "desc",
+    "metadata",
+    "iframe",
+    "object",
+    "datalist",
+]
+# <input> types that draw no value as text (checkbox, file, …) or mask it (password).
+_VALUE_NOT_SHOWN = frozenset(
+    {"hidden", "password", "checkbox", "radio", "file", "image", "color", "range"}
+)
+_DRAWN = "input[value], option[label], img[alt]"
+_MAX_REVEALED = 10_000  # inputs, options and images whose text is written out, per page
 # Tags at which a browser starts a new line (blocks, cells, list items) and <br>, <hr>.
 _LINE_TAG = re.compile(
     r"<(?=/?(?:address|article|aside|blockquote|br|button|caption|center|dd|details|dialog"
     r"|div|dl|dt|fieldset|figcaption|figure|footer|form|h[1-6]|header|hgroup|hr|label|li|main"
-    r"|menu|nav|ol|option|p|pre|section|summary|table|tbody|td|textarea|tfoot|th|thead|tr|ul)"
+    r"|menu|nav|ol|option|p|pre|section|summary|table|tbody|td|text|textarea|tfoot|th|thead|tr|ul)"
     r"[\s/>])",
     re.I,
 )
 _HIDING = (
-    '[hidden], [style*="none" i], [style*="hidden" i], [style*="collapse" i], template, noscript'
+    '[hidden], [style*="none" i], [style*="hidden" i], [style*="collapse" i], template, noscript,'
+    ' input[type="hidden" i]'
 )
 _MAX_TEL_LABELS = 1_000
 _MAX_HIDDEN_READ = 1_000  # hidden blocks whose text is kept; the rest are only removed
@@ -76,6 +102,7 @@ def read_html(tree: LexborHTMLParser) -> PageText:
     """Visible and hidden text and links of a page parsed from `mark_lines(html)`; the
     tree is consumed."""
     _reveal_cloudflare_emails(tree)
+    _reveal_drawn_text(tree)
     page = PageText()
     hidden_parts: list[str] = []
     for count, node in enumerate(_outermost(list(_hidden_nodes(tree)))):
@@ -104,9 +131,35 @@ def _reveal_cloudflare_emails(tree: LexborHTMLParser) -> None:
         node.replace_with(address or "")
 
 
+def _reveal_drawn_text(tree: LexborHTMLParser) -> None:
+    """Write out as text what shown controls and images draw from attributes; hidden ones
+    stay for `_hidden_text`."""
+    for count, node in enumerate(tree.css(_DRAWN)):
+        if count >= _MAX_REVEALED:
+            break
+        attributes = node.attributes
+        if "hidden" in attributes or _HIDDEN_STYLE.search(attributes.get("style") or ""):
+            continue
+        text = _drawn_text(node)
+        if text is not None:
+            node.replace_with(f"\n{text}\n" if node.tag == "option" else f" {text} ")
+
+
+def _drawn_text(node: LexborNode) -> str | None:
+    """The text an `<input>` (its value), `<option>` (its label) or `<img>` (its alt)
+    shows instead of its content; None when it shows its content or nothing from them."""
+    attributes = node.attributes
+    if node.tag == "input":
+        kind = (attributes.get("type") or "text").strip().lower()
+        return None if kind in _VALUE_NOT_SHOWN else attributes.get("value") or ""
+    if node.tag == "option":
+        return attributes.get("label") or None  # an empty label leaves the text shown
+    return attributes.get("alt") or ""
+
+
 def _hidden_nodes(tree: LexborHTMLParser) -> Iterator[LexborNode]:
     for node in tree.css(_HIDING):
-        if node.tag in ("template", "noscript"):
+        if node.tag in ("template", "noscript", "input"):
             yield node
             continue
         attributes = node.attributes
@@ -129,6 +182,12 @@ def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
 
 def _hidden_text(node: LexborNode) -> str:
     parts = [node.text(deep=True)]
+    for control in node.css(_DRAWN)[:_MAX_REVEALED]:  # the node itself and those inside
+        attributes = control.attributes
+        if (attributes.get("type") or "").strip().lower() == "hidden":
+            parts.append(attributes.get("value") or "")
+        else:
+            parts.append(_drawn_text(control) or "")
     for fragment in node.template_fragments():
         parts.append(fragment.text(deep=True))
     return "\n".join(parts)
