@@ -13,14 +13,16 @@ Standard §4.10, §4.8.4.4): a text-like `<input>` shows its `value` (placeholde
 format hints and stay unread), a `<select>` its options (the closed control shows one,
 the visitor opens it to read the others, so all count; an option's `label` replaces its
 text), an `<img>` its `alt` (the text equivalent of what it draws, read aloud and shown when
-it fails to load). SVG `<text>`/`<tspan>` is drawn; its `<title>` (a hover tooltip), `<desc>`
-and `<metadata>` are not, nor is a `<datalist>` (suggestions) or the tab's `<title>`.
+it fails to load). An `<iframe srcdoc>` shows the document written in `srcdoc` (§4.8.5),
+read like the page; other `<iframe>` content is fallback text and is not shown. SVG
+`<text>`/`<tspan>` is drawn; its `<title>` (a hover tooltip), `<desc>` and `<metadata>` are
+not, nor is a `<datalist>` (suggestions) or the tab's `<title>`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -45,6 +47,9 @@ _VALUE_NOT_SHOWN = frozenset(
     {"hidden", "password", "checkbox", "radio", "file", "image", "color", "range"}
 )
 _DRAWN = "input[value], option[label], img[alt]"
+_MAX_SRCDOC_DEPTH = 2  # an <iframe srcdoc> inside a srcdoc is read; deeper ones are not
+_MAX_SRCDOCS = 100  # srcdoc documents read per page
+_MAX_SRCDOC_CHARS = 200_000  # and their characters in all: each becomes part of the tree
 _MAX_REVEALED = 10_000  # inputs, options and images whose text is written out, per page
 # Tags at which a browser starts a new line (blocks, cells, list items) and <br>, <hr>.
 _LINE_TAG = re.compile(
@@ -98,9 +103,14 @@ def mark_lines(html: str) -> str:
     return _LINE_TAG.sub("\n<", html)
 
 
-def read_html(tree: LexborHTMLParser) -> PageText:
+def read_html(
+    tree: LexborHTMLParser, parse: Callable[[str], LexborHTMLParser] | None = None
+) -> PageText:
     """Visible and hidden text and links of a page parsed from `mark_lines(html)`; the
-    tree is consumed."""
+    tree is consumed. `parse` (html -> tree, bounded like the page's own parse) reads the
+    documents of `<iframe srcdoc>`; without it they are not shown."""
+    if parse is not None:
+        _inline_srcdocs(tree, parse)
     _reveal_cloudflare_emails(tree)
     _reveal_drawn_text(tree)
     page = PageText()
@@ -121,6 +131,31 @@ def read_html(tree: LexborHTMLParser) -> PageText:
         href = (anchor.attributes.get("href") or "").strip()
         page.tel_labels.append((href, normalise_text(anchor.text(deep=True))))
     return page
+
+
+def _inline_srcdocs(tree: LexborHTMLParser, parse: Callable[[str], LexborHTMLParser]) -> None:
+    """Put the body of each `<iframe srcdoc>` document where the iframe stands, with the
+    iframe's `hidden` and `style`, so one pass reads it like the page (and keeps it apart
+    when the iframe or a block around it is hidden)."""
+    count, chars = 0, 0
+    for _ in range(_MAX_SRCDOC_DEPTH):
+        frames = tree.css("iframe[srcdoc]")
+        for frame in frames:
+            source = frame.attributes.get("srcdoc") or ""
+            count, chars = count + 1, chars + len(source)
+            if count > _MAX_SRCDOCS or chars > _MAX_SRCDOC_CHARS:
+                return
+            body = parse(source).body
+            if body is None:
+                continue
+            for name in ("hidden", "style"):
+                if name in frame.attributes:
+                    body.attrs[name] = frame.attributes[name] or ""
+            frame.insert_before("\n")  # a frame is a box of its own: its text is apart
+            frame.insert_after("\n")
+            frame.replace_with(body)
+        if not frames:
+            return
 
 
 def _reveal_cloudflare_emails(tree: LexborHTMLParser) -> None:

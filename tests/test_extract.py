@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -808,3 +809,48 @@ def test_script_text_not_read_when_next_to_form_controls_and_svg():
     )
     assert found(html) == (set(), set())
     assert hidden_found(html) == set()
+
+
+def test_iframe_srcdoc_published_when_its_document_shows_contacts():
+    """An <iframe srcdoc> shows its document: text, tel: and mailto: links are published."""
+    inner = "<p>Звоните: +7 (495) 765-43-10</p><a href='mailto:help@lesnoy-dom.ru'>пишите</a>"
+    html = f'<p>Контакты<iframe style="border: none" srcdoc="{inner}"></iframe>в городе</p>'
+    assert found(html) == ({("+74957654310", None)}, {"help@lesnoy-dom.ru"})
+
+
+def test_iframe_srcdoc_read_like_a_page_when_it_has_scripts_and_hidden_parts():
+    """Inside srcdoc, head, scripts and hidden blocks are what they are on the page."""
+    inner = (
+        "<head><title>8 800 555 35 28</title></head><script>t='+7 812 765-43-12'</script>"
+        "<p hidden>+7 (495) 765-43-10</p><svg><text>+7 495 765-43-11</text></svg>"
+    )
+    html = f'<iframe srcdoc="{inner}"></iframe>'
+    assert found(html)[0] == {("+74957654311", None)}
+    assert hidden_found(html) == {"+74957654310"}
+
+
+def test_iframe_srcdoc_listed_apart_when_the_iframe_is_hidden():
+    """A hidden iframe, or one in a hidden block, shows nothing of its document."""
+    for html in (
+        '<iframe hidden srcdoc="<p>+7 (495) 765-43-10</p>"></iframe>',
+        '<iframe style="display:none" srcdoc="<p>+7 (495) 765-43-10</p>"></iframe>',
+        '<div hidden><iframe srcdoc="<p>+7 (495) 765-43-10</p>"></iframe></div>',
+    ):
+        assert found(html)[0] == set(), html
+        assert hidden_found(html) == {"+74957654310"}, html
+
+
+def test_iframe_fallback_not_published_when_the_iframe_loads_a_src():
+    """Text inside <iframe> is fallback for browsers without frames: never shown."""
+    html = '<iframe src="/map">Позвоните: +7 (495) 765-43-10</iframe>'
+    assert found(html) == (set(), set())
+
+
+def test_srcdoc_nesting_bounded_when_iframes_nest_deeper_than_two():
+    """A srcdoc inside a srcdoc is read; deeper ones, and more than 100 frames, are not."""
+    html = "<p>+7 (495) 765-43-13</p>"
+    for level in range(20):
+        html = f'<p>+7 (495) 765-43-{level + 14}</p><iframe srcdoc="{escape(html)}"></iframe>'
+    assert found(html)[0] == {(f"+749576543{n}", None) for n in (33, 32, 31)}
+    many = '<iframe srcdoc="<p>+7 (495) 765-43-10</p>"></iframe>' * 10_000
+    assert found(many)[0] == {("+74957654310", None)}
