@@ -854,3 +854,13 @@ def test_srcdoc_nesting_bounded_when_iframes_nest_deeper_than_two():
     assert found(html)[0] == {(f"+749576543{n}", None) for n in (33, 32, 31)}
     many = '<iframe srcdoc="<p>+7 (495) 765-43-10</p>"></iframe>' * 10_000
     assert found(many)[0] == {("+74957654310", None)}
+
+
+def test_select_and_textarea_listed_apart_when_inside_a_hidden_block():
+    """Options and textarea text in a hidden form are not published, but listed apart."""
+    html = (
+        '<form style="display:none"><select><option label="+7 (495) 765-43-11">x</option>'
+        "<option>+7 (812) 765-43-12</option></select><textarea>+7 (343) 765-43-13</textarea></form>"
+    )
+    assert found(html)[0] == set()
+    assert hidden_found(html) == {"+74957654311", "+78127654312", "+73437654313"}
