@@ -194,12 +194,17 @@ def _drawn_text(node: LexborNode) -> str | None:
 
 def _hidden_nodes(tree: LexborHTMLParser) -> Iterator[LexborNode]:
     for node in tree.css(_HIDING):
-        if node.tag in ("template", "noscript", "input"):
+        attributes = node.attributes
+        if node.tag in ("template", "noscript") or _is_hidden_input(node):
             yield node
             continue
-        attributes = node.attributes
         if "hidden" in attributes or _HIDDEN_STYLE.search(attributes.get("style") or ""):
             yield node
+
+
+def _is_hidden_input(node: LexborNode) -> bool:
+    kind = node.attributes.get("type") or ""
+    return node.tag == "input" and kind.strip().lower() == "hidden"
 
 
 def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
@@ -218,9 +223,8 @@ def _outermost(nodes: list[LexborNode]) -> list[LexborNode]:
 def _hidden_text(node: LexborNode) -> str:
     parts = [node.text(deep=True)]
     for control in node.css(_DRAWN)[:_MAX_REVEALED]:  # the node itself and those inside
-        attributes = control.attributes
-        if (attributes.get("type") or "").strip().lower() == "hidden":
-            parts.append(attributes.get("value") or "")
+        if _is_hidden_input(control):
+            parts.append(control.attributes.get("value") or "")
         else:
             parts.append(_drawn_text(control) or "")
     for fragment in node.template_fragments():

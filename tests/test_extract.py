@@ -864,3 +864,12 @@ def test_select_and_textarea_listed_apart_when_inside_a_hidden_block():
     )
     assert found(html)[0] == set()
     assert hidden_found(html) == {"+74957654311", "+78127654312", "+73437654313"}
+
+
+def test_input_value_published_when_its_style_only_mentions_none():
+    """`border: none` on an input hides nothing; a styled checkbox is not a hidden block."""
+    html = (
+        '<input style="border: none" value="+7 (495) 765-43-10"><input type=radio style="x:none">'
+    )
+    assert found(html)[0] == {("+74957654310", None)}
+    assert hidden_found(html) == set()
