@@ -106,9 +106,9 @@ def extract_contacts(
     if not html:
         plain = normalise_text(text)
         return _collect(_text_phones(plain, region), _text_emails(plain), frozenset())
-    tree = LexborHTMLParser(mark_lines(_shallow_prefix(text)))
+    tree = _parse_html(text)
     structured_phones, structured_emails = structured_contacts(tree)
-    page = read_html(tree)
+    page = read_html(tree, parse=_parse_html)
     # Visible text first: its wording is the best evidence when a number is also a link.
     shown = _without_link_labels(list(_text_phones(page.visible, region)), page, region)
     phones = [*shown, *_link_phones(page.links, region)]
@@ -141,6 +141,11 @@ def _with_hidden(
         hidden_phones=tuple(replace(p, visible=False) for p in hidden.phones),
         hidden_emails=tuple(replace(e, visible=False) for e in hidden.emails),
     )
+
+
+def _parse_html(html: str) -> LexborHTMLParser:
+    """The tree of `html` with browser line breaks marked, cut by `_shallow_prefix`."""
+    return LexborHTMLParser(mark_lines(_shallow_prefix(html)))
 
 
 def _shallow_prefix(html: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -644,3 +645,231 @@ def test_structured_tel_and_mailto_values_read_when_written_as_uris():
         {("+74952152408", "12"), ("+78005558982", None)},
         {"sales@lesnoy-dom.ru"},
     )
+
+
+def hidden_found(html: str) -> set[str]:
+    contacts = extract_contacts(html, "RU", html=True)
+    return {p.e164 for p in contacts.hidden_phones} | {e.address for e in contacts.hidden_emails}
+
+
+def test_svg_text_published_when_a_header_svg_draws_the_number():
+    """SVG <text> is drawn on the page: its number is published."""
+    html = (
+        '<header><svg viewBox="0 0 200 20"><text x="0" y="15">8 800 555 35 28</text></svg></header>'
+    )
+    assert found(html)[0] == {("+78005553528", None)}
+
+
+def test_svg_tspans_read_as_one_number_when_a_text_splits_it():
+    """<tspan> runs inside one <text> are one line of text."""
+    html = "<svg><text><tspan>+7 (495)</tspan> <tspan>765-43-11</tspan></text></svg>"
+    assert found(html)[0] == {("+74957654311", None)}
+
+
+def test_svg_texts_are_separate_lines_when_an_svg_draws_several():
+    """Each <text> is placed on its own: two numbers, never one run of digits."""
+    html = "<svg><text>8 800 555 35 28</text><text>+7 495 765-43-11</text></svg>"
+    assert found(html)[0] == {("+78005553528", None), ("+74957654311", None)}
+
+
+def test_svg_tooltip_not_published_when_number_is_only_in_svg_title_or_desc():
+    """An SVG <title> is a hover tooltip and <desc> a description: neither is drawn."""
+    html = "<svg><title>8 800 555 35 28</title><desc>+7 495 765-43-11</desc><path d='M0'/></svg>"
+    assert found(html) == (set(), set())
+
+
+def test_svg_style_and_script_not_read_when_an_svg_carries_them():
+    """Stylesheets and scripts inside an SVG are not text."""
+    html = (
+        "<svg><style>/* 8 800 555 35 28 */</style><script>var t='+7 495 765-43-11'</script></svg>"
+    )
+    assert found(html) == (set(), set())
+
+
+def test_svg_text_listed_apart_when_the_svg_is_inside_a_hidden_block():
+    """An SVG in a hidden block or with display:none (a sprite) is not published."""
+    for html in (
+        "<div hidden><svg><text>8 800 555 35 28</text></svg></div>",
+        '<svg style="display: none"><symbol id="t"><text>8 800 555 35 28</text></symbol></svg>',
+    ):
+        assert found(html)[0] == set()
+        assert hidden_found(html) == {"+78005553528"}
+
+
+def test_selected_option_published_when_a_select_is_closed():
+    """A closed <select> shows its selected option."""
+    html = (
+        "<select><option>Офис</option><option selected>Москва: +7 (495) 765-43-11</option></select>"
+    )
+    assert found(html)[0] == {("+74957654311", None)}
+
+
+def test_every_option_published_when_a_select_lists_offices():
+    """The visitor opens the select to read the other options: they count as published,
+    each on its own line."""
+    html = (
+        "<select name=city><option>Москва: +7 (495) 765-43-11</option>"
+        "<option>Санкт-Петербург: +7 (812) 765-43-12</option></select>"
+    )
+    assert found(html)[0] == {("+74957654311", None), ("+78127654312", None)}
+
+
+def test_option_label_published_when_an_option_has_a_label_attribute():
+    """An option's non-empty label is what the list shows, instead of its text."""
+    html = '<select><option label="Москва: +7 (495) 765-43-11">msk</option></select>'
+    assert found(html)[0] == {("+74957654311", None)}
+
+
+def test_option_listed_apart_when_the_option_is_hidden():
+    """A hidden option is never shown in the list."""
+    html = "<select><option>Офис</option><option hidden>+7 (495) 765-43-11</option></select>"
+    assert found(html)[0] == set()
+    assert hidden_found(html) == {"+74957654311"}
+
+
+def test_datalist_not_published_when_it_suggests_values():
+    """A <datalist> holds suggestions for an input, not page text."""
+    html = '<input list="p"><datalist id="p"><option>+7 (495) 765-43-11</option></datalist>'
+    assert found(html)[0] == set()
+
+
+def test_input_value_published_when_a_readonly_text_input_shows_it():
+    """A text input shows its value; a missing or unknown type is a text input."""
+    for html in (
+        '<input value="+7 (495) 765-43-10" readonly>',
+        '<input type="tel" value="+7 (495) 765-43-10" readonly>',
+        '<label>Телефон:<input type="strange" value="+7 (495) 765-43-10"></label>',
+    ):
+        assert found(html)[0] == {("+74957654310", None)}, html
+
+
+def test_input_value_published_when_an_email_input_shows_an_address():
+    """An e-mail input shows its value, and a submit button its label."""
+    html = '<input type=email value="help@lesnoy-dom.ru"><input type=submit value="b2b@acme.ru">'
+    assert found(html)[1] == {"help@lesnoy-dom.ru", "b2b@acme.ru"}
+
+
+def test_hidden_input_listed_apart_when_its_type_is_hidden():
+    """`type=hidden` inputs are never shown, alone or inside a hidden block."""
+    for html in (
+        '<form><input type="hidden" name="tel" value="+7 (495) 765-43-10"></form>',
+        '<div hidden><input type="HIDDEN" value="+7 (495) 765-43-10"></div>',
+        '<div hidden><input value="+7 (495) 765-43-10"></div>',
+    ):
+        assert found(html)[0] == set(), html
+        assert hidden_found(html) == {"+74957654310"}, html
+
+
+def test_input_value_not_published_when_the_input_masks_or_does_not_draw_it():
+    """Passwords show dots; checkboxes, radios and files do not draw their value."""
+    for kind in ("password", "checkbox", "radio", "file"):
+        html = f'<input type="{kind}" value="+7 (495) 765-43-10">'
+        assert found(html)[0] == set(), kind
+
+
+def test_placeholder_not_published_when_it_shows_a_number_or_a_mask():
+    """A placeholder is a format hint, whatever it looks like; a mask as a value is no number."""
+    for html in (
+        '<input type="tel" placeholder="+7 (495) 765-43-10">',
+        '<input type="tel" placeholder="+7 (___) ___-__-__" value="">',
+        '<input type="tel" value="+7 (___) ___-__-__">',
+        '<input type="tel" value="+7 (999) 999-99-99">',
+    ):
+        assert found(html)[0] == set(), html
+
+
+def test_textarea_text_published_when_a_readonly_textarea_shows_it():
+    """A textarea shows its text."""
+    html = "<textarea readonly>Звоните: +7 (495) 765-43-10\nhelp@lesnoy-dom.ru</textarea>"
+    assert found(html) == ({("+74957654310", None)}, {"help@lesnoy-dom.ru"})
+
+
+def test_image_alt_published_when_an_image_draws_the_number():
+    """alt is the text equivalent of an image: what a screen reader reads and a broken image
+    shows."""
+    html = '<p>Горячая линия: <img src="phone.png" alt="8 800 555 35 28"></p>'
+    assert found(html)[0] == {("+78005553528", None)}
+
+
+def test_image_alt_listed_apart_when_the_image_is_hidden():
+    """A hidden image, or one in a hidden block, shows nothing."""
+    for html in (
+        '<img hidden alt="8 800 555 35 28">',
+        '<div style="display:none"><img alt="8 800 555 35 28"></div>',
+    ):
+        assert found(html)[0] == set(), html
+        assert hidden_found(html) == {"+78005553528"}, html
+
+
+def test_script_text_not_read_when_next_to_form_controls_and_svg():
+    """Scripts stay unread when the page around them has inputs, selects and SVG."""
+    html = (
+        "<form><input value='ok'><select><option>a</option></select>"
+        "<script>var phone = '+7 (495) 765-43-10';</script><svg><text>x</text></svg></form>"
+    )
+    assert found(html) == (set(), set())
+    assert hidden_found(html) == set()
+
+
+def test_iframe_srcdoc_published_when_its_document_shows_contacts():
+    """An <iframe srcdoc> shows its document: text, tel: and mailto: links are published."""
+    inner = "<p>Звоните: +7 (495) 765-43-10</p><a href='mailto:help@lesnoy-dom.ru'>пишите</a>"
+    html = f'<p>Контакты<iframe style="border: none" srcdoc="{inner}"></iframe>в городе</p>'
+    assert found(html) == ({("+74957654310", None)}, {"help@lesnoy-dom.ru"})
+
+
+def test_iframe_srcdoc_read_like_a_page_when_it_has_scripts_and_hidden_parts():
+    """Inside srcdoc, head, scripts and hidden blocks are what they are on the page."""
+    inner = (
+        "<head><title>8 800 555 35 28</title></head><script>t='+7 812 765-43-12'</script>"
+        "<p hidden>+7 (495) 765-43-10</p><svg><text>+7 495 765-43-11</text></svg>"
+    )
+    html = f'<iframe srcdoc="{inner}"></iframe>'
+    assert found(html)[0] == {("+74957654311", None)}
+    assert hidden_found(html) == {"+74957654310"}
+
+
+def test_iframe_srcdoc_listed_apart_when_the_iframe_is_hidden():
+    """A hidden iframe, or one in a hidden block, shows nothing of its document."""
+    for html in (
+        '<iframe hidden srcdoc="<p>+7 (495) 765-43-10</p>"></iframe>',
+        '<iframe style="display:none" srcdoc="<p>+7 (495) 765-43-10</p>"></iframe>',
+        '<div hidden><iframe srcdoc="<p>+7 (495) 765-43-10</p>"></iframe></div>',
+    ):
+        assert found(html)[0] == set(), html
+        assert hidden_found(html) == {"+74957654310"}, html
+
+
+def test_iframe_fallback_not_published_when_the_iframe_loads_a_src():
+    """Text inside <iframe> is fallback for browsers without frames: never shown."""
+    html = '<iframe src="/map">Позвоните: +7 (495) 765-43-10</iframe>'
+    assert found(html) == (set(), set())
+
+
+def test_srcdoc_nesting_bounded_when_iframes_nest_deeper_than_two():
+    """A srcdoc inside a srcdoc is read; deeper ones, and more than 100 frames, are not."""
+    html = "<p>+7 (495) 765-43-13</p>"
+    for level in range(20):
+        html = f'<p>+7 (495) 765-43-{level + 14}</p><iframe srcdoc="{escape(html)}"></iframe>'
+    assert found(html)[0] == {(f"+749576543{n}", None) for n in (33, 32, 31)}
+    many = '<iframe srcdoc="<p>+7 (495) 765-43-10</p>"></iframe>' * 10_000
+    assert found(many)[0] == {("+74957654310", None)}
+
+
+def test_select_and_textarea_listed_apart_when_inside_a_hidden_block():
+    """Options and textarea text in a hidden form are not published, but listed apart."""
+    html = (
+        '<form style="display:none"><select><option label="+7 (495) 765-43-11">x</option>'
+        "<option>+7 (812) 765-43-12</option></select><textarea>+7 (343) 765-43-13</textarea></form>"
+    )
+    assert found(html)[0] == set()
+    assert hidden_found(html) == {"+74957654311", "+78127654312", "+73437654313"}
+
+
+def test_input_value_published_when_its_style_only_mentions_none():
+    """`border: none` on an input hides nothing; a styled checkbox is not a hidden block."""
+    html = (
+        '<input style="border: none" value="+7 (495) 765-43-10"><input type=radio style="x:none">'
+    )
+    assert found(html)[0] == {("+74957654310", None)}
+    assert hidden_found(html) == set()
