@@ -283,14 +283,13 @@ def _index_lines(root: yaml.Node | None, doc: _Doc) -> list[tuple[PathKey, int]]
     as something other than a string; alias bombs rejected. Returns the duplicate keys."""
     duplicates: list[tuple[PathKey, int]] = []
     budget = MAX_NODES
-    distinct: set[int] = set()  # a node met twice was reached through an alias
     stack: list[tuple[yaml.Node, PathKey]] = [(root, ())] if root is not None else []
     while stack:
         node, key = stack.pop()
         budget -= 1
-        distinct.add(id(node))
         if budget < 0:
-            raise RegistryInvalid([ConfigIssue(doc.name, None, "", _too_many_nodes(distinct))])
+            assert root is not None
+            raise RegistryInvalid([ConfigIssue(doc.name, None, "", _too_many_nodes(root))])
         doc.lines.setdefault(key, node.start_mark.line + 1)
         if isinstance(node, yaml.MappingNode):
             seen: set[str] = set()
@@ -308,9 +307,21 @@ def _index_lines(root: yaml.Node | None, doc: _Doc) -> list[tuple[PathKey, int]]
     return sorted(duplicates, key=lambda item: item[1])
 
 
-def _too_many_nodes(distinct: set[int]) -> str:
+def _too_many_nodes(root: yaml.Node) -> str:
     """Why a document passed `MAX_NODES`: aliases repeating nodes ("billion laughs"), or a
-    file that is simply that large, which a registry directory splits."""
+    file that is simply that large, which a registry directory splits. Counted only on
+    this error path: a node is walked once however many aliases point to it."""
+    distinct: set[int] = set()
+    stack = [root]
+    while stack and len(distinct) < MAX_NODES:
+        node = stack.pop()
+        if id(node) in distinct:
+            continue
+        distinct.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend(value for _, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
     if len(distinct) < MAX_NODES:
         return f"aliases expand the document to more than {MAX_NODES:,} nodes (an alias bomb)"
     return (
