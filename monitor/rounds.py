@@ -7,7 +7,6 @@ probes one at a time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from monitor.drift import SourceKey, find_drift
 from monitor.hours import hours_text, in_hours
 from monitor.maintenance import active_window, window_text, windows_by_channel
 from monitor.model import Finding, ProbeResult
-from monitor.probers import peer_host, probe_channel, probe_context, probe_source
+from monitor.probers import HostLimits, peer_host, probe_channel, probe_context, probe_source
 
 __all__ = ["ChannelResult", "Round", "UnknownChannel", "run_round", "select_channels"]
 
@@ -84,19 +83,11 @@ async def run_round(
     limit = asyncio.Semaphore(registry.defaults.concurrency)
     # As the daemon does: at most per_host_concurrency probes against one host at once, so
     # a round of many channels on one site does not trip its rate limits.
-    per_host: dict[str, asyncio.Semaphore] = {}
-
-    def host_limit(target: Channel | Source) -> asyncio.Semaphore | contextlib.nullcontext:
-        host = peer_host(target)
-        if host is None:
-            return contextlib.nullcontext()
-        if host not in per_host:
-            per_host[host] = asyncio.Semaphore(registry.defaults.per_host_concurrency)
-        return per_host[host]
+    host_limits = HostLimits(registry.defaults.per_host_concurrency)
 
     async def bounded(target: Channel | Source, work: Awaitable[ProbeResult]) -> ProbeResult:
         nonlocal done
-        async with host_limit(target), limit:
+        async with host_limits.of(peer_host(target)), limit:
             result = await work
         done += 1
         if progress:

@@ -30,6 +30,7 @@ from monitor.config import (
 from monitor.metrics import MonitorMetrics
 from monitor.model import ProbeResult
 from monitor.probers import (
+    HostLimits,
     ProbeContext,
     make_probe_context,
     peer_host,
@@ -161,7 +162,7 @@ class ProbeScheduler:
             state.registry.defaults, base_dir, call_budget=self._call_budget
         )
         self._limit = asyncio.Semaphore(state.registry.defaults.concurrency)
-        self._host_limits: dict[str, asyncio.Semaphore] = {}
+        self._host_limits = HostLimits(state.registry.defaults.per_host_concurrency)
         self._hosts: dict[str, tuple[Channel | Source, str | None]] = {}
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -219,7 +220,7 @@ class ProbeScheduler:
         if plan.ctx is not None:
             self._ctx = plan.ctx
             self._limit = asyncio.Semaphore(plan.new.defaults.concurrency)
-            self._host_limits.clear()
+            self._host_limits = HostLimits(plan.new.defaults.per_host_concurrency)
         before, after = plan.before, plan.after
         removed = before.keys() - after.keys()
         added = {k: v for k, v in after.items() if k not in before}
@@ -329,7 +330,7 @@ class ProbeScheduler:
         if target is None:
             return  # removed by a reload after this run was submitted
         planned = self._planned.pop(job_id, None)
-        host_limit = self._host_limit(self._host_for(job_id, target))
+        host_limit = self._host_limits.of(self._host_for(job_id, target))
         ctx = self._ctx
         # A rendered page queues for the browser's own pages (defaults.browser.concurrency);
         # waiting there must not hold a slot that other probes need.
@@ -374,11 +375,3 @@ class ProbeScheduler:
         if known is None or known[0] is not target:
             known = self._hosts[job_id] = (target, peer_host(target))
         return known[1]
-
-    def _host_limit(self, host: str | None) -> asyncio.Semaphore | contextlib.nullcontext:
-        if host is None:
-            return contextlib.nullcontext()
-        if host not in self._host_limits:
-            per_host = self.state.registry.defaults.per_host_concurrency
-            self._host_limits[host] = asyncio.Semaphore(per_host)
-        return self._host_limits[host]

@@ -3,6 +3,8 @@ none of them ever raising. `PROBERS` names them; `probe_channel` picks a channel
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from urllib.parse import urlsplit
 
@@ -27,6 +29,7 @@ from monitor.probers.websocket import probe_websocket
 
 __all__ = [
     "PROBERS",
+    "HostLimits",
     "ProbeContext",
     "Prober",
     "make_probe_context",
@@ -69,6 +72,24 @@ def peer_host(target: Channel | Source) -> str | None:
     if isinstance(target, TcpChannel):
         return target.host
     return None
+
+
+class HostLimits:
+    """At most `per_host` probes against one peer host at once
+    (`defaults.per_host_concurrency`): one semaphore per host, made at its first probe.
+    The daemon's scheduler and `check`'s rounds both keep it."""
+
+    def __init__(self, per_host: int) -> None:
+        self._per_host = per_host
+        self._by_host: dict[str, asyncio.Semaphore] = {}
+
+    def of(self, host: str | None) -> asyncio.Semaphore | contextlib.nullcontext[None]:
+        """The limit to hold while probing `host` (`peer_host`); none for no host."""
+        if host is None:
+            return contextlib.nullcontext()
+        if host not in self._by_host:
+            self._by_host[host] = asyncio.Semaphore(self._per_host)
+        return self._by_host[host]
 
 
 def probers_for(channel: Channel) -> tuple[str, ...]:
