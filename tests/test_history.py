@@ -112,24 +112,25 @@ def test_old_rows_purged_when_older_than_retention(tmp_path: Path):
 # --- the daemon's history across restarts --------------------------------------------------
 
 
-def write_registry(path: Path, url: str, db: Path) -> Path:
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "version": 1,
-                "defaults": {
-                    "interval": "1s",
-                    "timeout": "1s",
-                    "failure_threshold": 1,
-                    "history": {"path": str(db)},
-                },
-                "organizations": [
-                    {"id": "ozon", "channels": [{"id": "site", "kind": "web", "url": url}]}
-                ],
-            }
-        )
-    )
+def history_registry(path: Path, db: Path, channels: list[dict[str, Any]]) -> Path:
+    """A registry of org `ozon` with `channels`, probed every second, down at the first
+    failure, its history in `db`."""
+    data = {
+        "version": 1,
+        "defaults": {
+            "interval": "1s",
+            "timeout": "1s",
+            "failure_threshold": 1,
+            "history": {"path": str(db)},
+        },
+        "organizations": [{"id": "ozon", "channels": channels}],
+    }
+    path.write_text(yaml.safe_dump(data))
     return path
+
+
+def write_registry(path: Path, url: str, db: Path) -> Path:
+    return history_registry(path, db, [{"id": "site", "kind": "web", "url": url}])
 
 
 def test_history_intact_when_daemon_is_killed_and_restarted(

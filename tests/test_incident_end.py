@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from conftest import registry_with, wait_for
+from test_history import history_registry
 
 from monitor.cli import main
 from monitor.history import History
@@ -97,21 +97,6 @@ def test_old_database_gains_end_note_when_opened(tmp_path: Path):
         history.close()
 
 
-def _registry(path: Path, db: Path, channels: list[dict[str, Any]]) -> Path:
-    data = {
-        "version": 1,
-        "defaults": {
-            "interval": "1s",
-            "timeout": "1s",
-            "failure_threshold": 1,
-            "history": {"path": str(db)},
-        },
-        "organizations": [{"id": "ozon", "channels": channels}],
-    }
-    path.write_text(yaml.safe_dump(data))
-    return path
-
-
 def test_history_accepts_channel_id_when_channel_left_the_registry(
     tmp_path: Path, capsys: pytest.CaptureFixture
 ):
@@ -120,7 +105,7 @@ def test_history_accepts_channel_id_when_channel_left_the_registry(
     history.channel_down("ozon", "gone", "web", time.time() - 3600, "timeout", None)
     history.channel_ended("ozon", "gone", time.time() - 60, "channel removed")
     history.close()
-    config = _registry(tmp_path / "r.yaml", db, [SITE])
+    config = history_registry(tmp_path / "r.yaml", db, [SITE])
     args = ["history", "--config", str(config), "--since", "3650d"]
     assert main([*args, "--channel", "gone", "--format", "json"]) == 0
     (incident,) = json.loads(capsys.readouterr().out)["incidents"]
@@ -136,7 +121,7 @@ def test_incident_ends_noted_monitor_stopped_when_daemon_stops_cleanly(
 ):
     db = tmp_path / "history.sqlite3"
     site = {"id": "site", "kind": "web", "url": f"http://127.0.0.1:{closed_port}/"}
-    config = _registry(tmp_path / "r.yaml", db, [site])
+    config = history_registry(tmp_path / "r.yaml", db, [site])
     daemon = start_daemon(config)
     wait_for(lambda: daemon.get("/api/v1/incidents").json(), "incident recorded")
     assert daemon.stop() == 0
