@@ -121,7 +121,7 @@ def _summary(results: Sequence[ChannelResult]) -> str:
         ringing = sum(r.result.reason == REACHABLE for r in switched_off)
         unproven = len(switched_off) - refused - ringing
         out += f", {ringing} still reachable" if ringing else ""
-        out += f", {unproven} not proven (no answer)" if unproven else ""
+        out += f", {unproven} not proven (see REASON)" if unproven else ""
     return out
 
 
